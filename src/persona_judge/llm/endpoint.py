@@ -1,0 +1,330 @@
+"""Where the LLM lives, and one HTTP attempt against it through the ``together`` SDK.
+
+Both backends are driven by the ``together`` SDK (together==3.1.1):
+
+* ``together`` -- Together AI.  Key from ``TOGETHER_API_KEY``.  Base URL
+  ``https://api.together.ai`` unless ``TOGETHER_BASE_URL`` or an explicit
+  ``base_url`` says otherwise.
+* ``openai-compatible`` -- any server speaking the OpenAI chat API (vLLM,
+  SGLang, Ollama, llama.cpp server), chosen by setting ``LLM_BASE_URL``.  Key
+  from ``LLM_API_KEY`` if set, else a placeholder (most local servers ignore it).
+
+Base-URL form.  In together 3.1.1 the client's default ``base_url`` is
+``https://api.together.ai`` (no ``/v1``) and every resource path carries the
+version itself (``/v1/chat/completions``, see
+``together/resources/chat/completions.py``); the SDK joins the two by plain
+concatenation (``SyncAPIClient._prepare_url``).  So a custom base URL must be
+the server root *without* ``/v1``: ``http://localhost:8000`` for vLLM,
+``http://localhost:11434`` for Ollama.  The OpenAI-client habit of writing
+``http://localhost:8000/v1`` would produce ``/v1/v1/chat/completions``; this
+module therefore strips one trailing ``/v1`` (so both spellings work) and
+:func:`normalise_base_url` documents it.
+
+Selection from the environment (first match wins): ``LLM_BASE_URL`` set ->
+openai-compatible at that URL; else ``TOGETHER_API_KEY`` set -> Together; else
+no endpoint (dry runs and cache replays still work).
+
+Secrets: the key is read from the environment when the SDK client is built
+and handed straight to it; no object of ours stores it, and every error text
+that leaves this module passes through :meth:`Transport.redact`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import together
+
+from persona_judge.llm.schema import ChatRequest
+
+__all__ = [
+    "BACKENDS",
+    "CallFailed",
+    "Completion",
+    "Endpoint",
+    "EndpointConfigError",
+    "NoEndpointError",
+    "TransientError",
+    "Transport",
+    "describe_endpoint",
+    "endpoint_configured",
+    "normalise_base_url",
+    "resolve_endpoint",
+]
+
+Backend = Literal["together", "openai-compatible"]
+BACKENDS: tuple[str, ...] = ("together", "openai-compatible")
+
+TOGETHER_KEY_ENV = "TOGETHER_API_KEY"
+TOGETHER_URL_ENV = "TOGETHER_BASE_URL"  # also honoured by the SDK itself
+TOGETHER_DEFAULT_URL = "https://api.together.ai"
+BASE_URL_ENV = "LLM_BASE_URL"
+COMPAT_KEY_ENV = "LLM_API_KEY"
+PLACEHOLDER_KEY = "no-key-set"
+
+_HOW_TO_CONFIGURE = (
+    f"set {TOGETHER_KEY_ENV} to use Together AI, or {BASE_URL_ENV} (e.g. "
+    "http://localhost:8000) to use an OpenAI-compatible server such as vLLM"
+)
+
+
+class NoEndpointError(RuntimeError):
+    """A real call was needed but no endpoint is configured."""
+
+
+class EndpointConfigError(RuntimeError):
+    """The endpoint refused us for a reason no retry can fix (bad key, unknown model)."""
+
+
+class TransientError(Exception):
+    """One attempt failed in a way worth retrying (429, 5xx, timeout, dropped connection)."""
+
+    def __init__(self, cause: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+class CallFailed(Exception):
+    """The call failed for good (retries exhausted, or a non-retryable 4xx)."""
+
+    def __init__(self, cause: str, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def normalise_base_url(url: str) -> str:
+    """``scheme://host[:port][/prefix]`` without a trailing ``/`` or ``/v1``.
+
+    The together SDK appends ``/v1/chat/completions`` itself, so
+    ``http://localhost:8000/v1`` and ``http://localhost:8000`` both become
+    ``http://localhost:8000``.
+    """
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"base URL must look like http://host:port (no /v1 needed), got {text!r}"
+        )
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def _public_url(url: str) -> str:
+    """The URL without userinfo or query string, safe to print."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A backend and its base URL.  Holds the *name* of the key variable, never the key."""
+
+    backend: Backend
+    base_url: str
+    key_env: str | None
+
+    def describe(self) -> str:
+        url = _public_url(self.base_url)
+        if self.backend == "together":
+            return f"Together ({url}, key from {TOGETHER_KEY_ENV})"
+        if self.key_env and os.environ.get(self.key_env):
+            return f"OpenAI-compatible server at {url} (key from {self.key_env})"
+        return f"OpenAI-compatible server at {url} (no key: {COMPAT_KEY_ENV} unset)"
+
+    def api_key(self) -> str:
+        if self.backend == "together":
+            key = os.environ.get(TOGETHER_KEY_ENV)
+            if not key:
+                raise NoEndpointError(f"{TOGETHER_KEY_ENV} is not set; {_HOW_TO_CONFIGURE}")
+            return key
+        return os.environ.get(COMPAT_KEY_ENV) or PLACEHOLDER_KEY
+
+
+def resolve_endpoint(
+    base_url: str | None = None,
+    backend: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Endpoint | None:
+    """The endpoint the environment (and explicit overrides) select, or None.
+
+    ``backend`` forces a backend; ``base_url`` overrides the selected backend's
+    URL (and, with nothing else configured, means an OpenAI-compatible server).
+    """
+    env = os.environ if env is None else env
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    compat_url = env.get(BASE_URL_ENV, "").strip()
+    has_together_key = bool(env.get(TOGETHER_KEY_ENV))
+    if backend is None:
+        if compat_url:
+            backend = "openai-compatible"
+        elif has_together_key:
+            backend = "together"
+        elif base_url:
+            backend = "openai-compatible"
+        else:
+            return None
+    if backend == "together":
+        url = base_url or env.get(TOGETHER_URL_ENV) or TOGETHER_DEFAULT_URL
+        return Endpoint("together", normalise_base_url(url), TOGETHER_KEY_ENV)
+    url = base_url or compat_url
+    if not url:
+        raise NoEndpointError(
+            f"the openai-compatible backend needs a base URL: set {BASE_URL_ENV} "
+            "or pass base_url= (e.g. http://localhost:8000)"
+        )
+    return Endpoint("openai-compatible", normalise_base_url(url), COMPAT_KEY_ENV)
+
+
+def endpoint_configured() -> bool:
+    """True when the environment selects an endpoint (LLM_BASE_URL or TOGETHER_API_KEY)."""
+    return resolve_endpoint() is not None
+
+
+def describe_endpoint() -> str:
+    """Human-readable endpoint choice, e.g. ``Together (https://api.together.ai, key
+    from TOGETHER_API_KEY)``.  Never includes a key."""
+    endpoint = resolve_endpoint()
+    if endpoint is None:
+        return f"no LLM endpoint configured ({_HOW_TO_CONFIGURE})"
+    return endpoint.describe()
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            continue  # an HTTP date; rare for rate limits, fall back to backoff
+    return None
+
+
+def _server_message(err: together.APIStatusError) -> str:
+    body = err.body
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and "message" in inner:
+            return str(inner["message"])
+        return json.dumps(body)[:300]
+    return str(body)[:300] if body else ""
+
+
+class Transport:
+    """One ``together.Together`` SDK client; :meth:`complete_once` is a single attempt.
+
+    The SDK's own retries are switched off (``max_retries=0``) so the client can
+    count every attempt by cause and honour ``Retry-After`` with configurable
+    backoff (see :mod:`persona_judge.llm.client`).
+    """
+
+    def __init__(self, endpoint: Endpoint, *, timeout: float, max_connections: int) -> None:
+        self.endpoint = endpoint
+        key = endpoint.api_key()
+        self._secret = key
+        self._sdk = together.Together(
+            api_key=key,
+            base_url=endpoint.base_url,
+            max_retries=0,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            http_client=together.DefaultHttpxClient(
+                limits=httpx.Limits(
+                    max_connections=max_connections,
+                    max_keepalive_connections=max_connections,
+                ),
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport({self.endpoint.describe()})"
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from any text that might leave the client."""
+        if self._secret and self._secret != PLACEHOLDER_KEY:
+            text = text.replace(self._secret, "[redacted]")
+        return text
+
+    def complete_once(self, model: str, request: ChatRequest) -> Completion:
+        """One HTTP attempt.  Raises TransientError, CallFailed or EndpointConfigError."""
+        where = _public_url(self.endpoint.base_url)
+        try:
+            response = self._sdk.chat.completions.create(
+                model=model,
+                messages=[dict(m) for m in request.messages],  # type: ignore[misc]
+                **request.sampling_params(),  # type: ignore[arg-type]
+            )
+        except together.APITimeoutError as err:
+            raise TransientError("timeout", f"request to {where} timed out") from err
+        except together.APIConnectionError as err:
+            detail = f" ({type(err.__cause__).__name__})" if err.__cause__ else ""
+            raise TransientError(
+                "connection", f"connection to {where} failed or was dropped{detail}"
+            ) from err
+        except together.APIStatusError as err:
+            self._raise_for_status(err, model, where)
+        except (ValueError, TypeError) as err:  # body was not JSON / not a completion
+            raise TransientError(
+                "malformed", f"{where} sent a malformed response ({type(err).__name__}: {err})"
+            ) from err
+        try:
+            choice = response.choices[0]
+            text = choice.message.content if choice.message is not None else choice.text
+        except (AttributeError, IndexError, TypeError) as err:
+            raise TransientError(
+                "malformed", f"{where} sent a completion without choices[0].message.content"
+            ) from err
+        if not isinstance(text, str):
+            raise TransientError("malformed", f"{where} sent a completion with no text")
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        return Completion(
+            text,
+            int(prompt_tokens) if isinstance(prompt_tokens, int) else None,
+            int(completion_tokens) if isinstance(completion_tokens, int) else None,
+        )
+
+    def _raise_for_status(self, err: together.APIStatusError, model: str, where: str) -> None:
+        status = err.status_code
+        message = self.redact(_server_message(err))
+        if status in (401, 403):
+            raise EndpointConfigError(
+                f"{where} rejected the API key from {self.endpoint.key_env} (HTTP {status}: "
+                f"{message}); check that variable"
+            ) from None
+        if status == 404:
+            raise EndpointConfigError(
+                f"{where} answered 404 for model {model!r} ({message}); check the model name, "
+                "and that the base URL is the server root without /v1"
+            ) from None
+        if status == 429 or status in (408, 409) or status >= 500:
+            raise TransientError(
+                str(status),
+                f"HTTP {status} from {where}: {message}",
+                _retry_after(err.response.headers),
+            ) from None
+        raise CallFailed(str(status), f"HTTP {status} from {where}: {message}") from None
+
+    def close(self) -> None:
+        self._sdk.close()

@@ -1,0 +1,366 @@
+"""A local OpenAI-compatible chat server that stands in for a real LLM endpoint.
+
+The development and CI machines have no LLM endpoint, so every code path of the
+study's client is exercised against this server instead: the real ``together``
+SDK speaks HTTP to it exactly as it would to Together or vLLM.  It listens on
+127.0.0.1 on a random port, runs in a background thread, and is a context
+manager::
+
+    with StandInServer(responder=my_scripted_judge, latency=0.05) as server:
+        client = client_from_env(model, cache_path=..., base_url=server.url)
+
+It implements ``POST /v1/chat/completions`` and ``GET /v1/models`` with the
+JSON shapes of the OpenAI API (including ``usage``).  Answers come from a
+pluggable ``responder(request_json) -> str``; the default one is a scripted
+stand-in, *not a model*: anything computed from it is a smoke-run artefact.
+
+Faults can be queued (:meth:`StandInServer.inject`) to exercise the client's
+retry and fallback paths: HTTP 429 with ``Retry-After``, HTTP 500, a delay
+longer than the client's timeout, a malformed body, a dropped connection, or an
+unparseable judge answer.  Counters record the requests seen, the most requests
+in flight at once, every request body, and (separately) the ``Authorization``
+header each request carried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+__all__ = ["Fault", "RecordedRequest", "StandInServer", "scripted_responder"]
+
+FaultKind = Literal["429", "500", "timeout", "malformed", "drop", "unparseable"]
+_FAULT_KINDS = ("429", "500", "timeout", "malformed", "drop", "unparseable")
+
+Responder = Callable[[dict[str, Any]], str]
+
+UNPARSEABLE_ANSWER = "I find both responses have merits and cannot say more."
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault, consumed by the first matching chat request.
+
+    kind:
+        ``"429"`` rate limited (with ``Retry-After: retry_after`` seconds),
+        ``"500"`` internal error, ``"timeout"`` sleep ``seconds`` before
+        answering (set it above the client's timeout), ``"malformed"`` a 200
+        response whose body is not valid JSON, ``"drop"`` close the connection
+        without any response, ``"unparseable"`` a well-formed completion whose
+        text is not a judge answer.
+    match:
+        if set, the fault only applies to a request whose JSON body contains
+        this substring (lets a test fail one specific call in a batch).
+    """
+
+    kind: FaultKind
+    retry_after: float | None = None
+    seconds: float = 1.0
+    match: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {_FAULT_KINDS}")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request as the server saw it (the body; headers other than auth are not kept)."""
+
+    path: str
+    body: dict[str, Any]
+    received_at: float
+
+
+def scripted_responder(request: dict[str, Any]) -> str:
+    """Default stand-in answer: a judge verdict derived from a hash of the messages.
+
+    Deterministic, so reruns agree; roughly half "A" and half "B".  Requests
+    that do not look like a pairwise judgment get a short canned reply.
+    """
+    messages = request.get("messages", [])
+    text = "\n".join(str(m.get("content", "")) for m in messages)
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    if "Response B" in text or "preferred" in text.lower():
+        choice = "A" if digest[0] % 2 == 0 else "B"
+        return json.dumps(
+            {"reasoning": "Scripted stand-in verdict (not a model).", "preferred": choice}
+        )
+    return f"Scripted stand-in reply #{digest.hex()[:8]} (not a model)."
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return  # keep test and notebook output clean
+
+    # -- helpers -----------------------------------------------------------
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
+
+    def _send_bytes(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None):
+        self._send_json(
+            status, {"error": {"message": message, "type": kind, "code": status}}, headers
+        )
+
+    # -- routes ------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if self.path.rstrip("/") == "/v1/models":
+            models = self.server.owner.model_ids or ("stand-in",)
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 0, "owned_by": "stand-in"}
+                        for m in models
+                    ],
+                },
+            )
+        else:
+            self._error(404, f"no route GET {self.path}", "not_found")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._error(404, f"no route POST {self.path}", "not_found")
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._error(400, "request body is not JSON", "invalid_request_error")
+            return
+        owner = self.server.owner
+        fault = owner._record(self.path, body, self.headers.get("Authorization"), raw)
+        try:
+            self._answer(body, fault)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout) before we answered
+        finally:
+            owner._leave()
+
+    def _answer(self, body: dict[str, Any], fault: Fault | None) -> None:
+        owner = self.server.owner
+        if owner.latency > 0:
+            time.sleep(owner.latency)
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault is not None and fault.kind == "429":
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            self._error(429, "rate limit exceeded (injected)", "rate_limit_exceeded", headers)
+            return
+        if fault is not None and fault.kind == "500":
+            self._error(500, "internal server error (injected)", "server_error")
+            return
+        if fault is not None and fault.kind == "malformed":
+            self._send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [')
+            owner._complete()
+            return
+        messages = body.get("messages")
+        model = body.get("model")
+        if not isinstance(messages, list) or not model:
+            self._error(400, "'model' and 'messages' are required", "invalid_request_error")
+            return
+        if owner.model_ids is not None and model not in owner.model_ids:
+            self._error(404, f"model {model!r} is not served here", "model_not_found")
+            return
+        if fault is not None and fault.kind == "unparseable":
+            text = UNPARSEABLE_ANSWER
+        else:
+            text = owner.responder(body)
+        prompt_tokens = sum(_estimate_tokens(str(m.get("content", ""))) for m in messages)
+        completion_tokens = _estimate_tokens(text)
+        with owner._lock:
+            owner._next_id += 1
+            completion_id = f"chatcmpl-standin-{owner._next_id}"
+        self._send_json(
+            200,
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
+        )
+        owner._complete()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: StandInServer
+
+
+class StandInServer:
+    """OpenAI-compatible chat server on 127.0.0.1 for tests, benchmarks and smoke runs.
+
+    ``url`` is the form the ``together`` SDK (and so :func:`client_from_env`)
+    wants: scheme, host and port, *without* ``/v1``.  ``openai_base_url`` adds
+    ``/v1`` for OpenAI-style clients.
+    """
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        latency: float = 0.0,
+        model_ids: Iterable[str] | None = None,
+    ) -> None:
+        self.responder: Responder = responder or scripted_responder
+        self.latency = latency
+        self.model_ids: tuple[str, ...] | None = tuple(model_ids) if model_ids else None
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._next_id = 0
+        self._in_flight = 0
+        self.max_in_flight = 0
+        self.requests: list[RecordedRequest] = []
+        self.authorizations: list[str | None] = []
+        self.completed = 0
+        self.received_bytes: list[bytes] = []
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> StandInServer:
+        if self._httpd is not None:
+            return self
+        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd.owner = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            name="standin-llm-server",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> StandInServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("StandInServer is not running; use it as a context manager")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL for the together SDK: ``http://127.0.0.1:<port>`` (no ``/v1``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL in the OpenAI-client convention: ``http://127.0.0.1:<port>/v1``."""
+        return self.url + "/v1"
+
+    # -- faults and counters ---------------------------------------------------
+    def inject(self, *faults: Fault | str) -> None:
+        """Queue faults; each is used once, by the next request it matches."""
+        with self._lock:
+            for f in faults:
+                self._faults.append(Fault(f) if isinstance(f, str) else f)  # type: ignore[arg-type]
+
+    @property
+    def pending_faults(self) -> int:
+        with self._lock:
+            return len(self._faults)
+
+    @property
+    def requests_seen(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def summary(self) -> dict[str, int]:
+        """Counters as a plain dict (handy in a smoke run's banner)."""
+        with self._lock:
+            return {
+                "requests_seen": len(self.requests),
+                "completed": self.completed,
+                "max_in_flight": self.max_in_flight,
+            }
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.authorizations.clear()
+            self.received_bytes.clear()
+            self.max_in_flight = self._in_flight
+            self.completed = 0
+
+    def _record(
+        self, path: str, body: dict[str, Any], authorization: str | None, raw: bytes
+    ) -> Fault | None:
+        with self._lock:
+            self.requests.append(RecordedRequest(path, body, time.monotonic()))
+            self.authorizations.append(authorization)
+            self.received_bytes.append(raw)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            serialized = json.dumps(body)
+            for i, fault in enumerate(self._faults):
+                if fault.match is None or fault.match in serialized:
+                    return self._faults.pop(i)
+            return None
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _complete(self) -> None:
+        with self._lock:
+            self.completed += 1
