@@ -66,20 +66,28 @@ def load_users(
     seed: int = 0,
     require: tuple[str, ...] = ("val", "test"),
 ) -> list[UserSplit]:
-    """The benchmark's users, each with its own splits; ``max_users`` are sampled (seeded).
-
-    The sample is drawn from the users sorted by id, so it does not depend on the
-    order of rows in the source, and is returned sorted by id.
-    """
+    """The benchmark's users, each with its own splits, sorted by id; see ``sample_users``."""
     import datasets
 
     datasets.disable_progress_bars()
     report = load_benchmark(dataset, check_mode(mode))  # type: ignore[arg-type]
     users = check_user_splits(report, require=require)
-    ids = sorted(users)
-    if max_users is not None and max_users < len(ids):
-        ids = sorted(random.Random(seed).sample(ids, max_users))
-    return [users[i] for i in ids]
+    return sample_users([users[i] for i in sorted(users)], max_users, seed)
+
+
+def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> list[UserSplit]:
+    """``max_users`` users drawn at random (seeded) from ``users``, kept in id order.
+
+    The draw is over the users sorted by id, so it does not depend on the order of
+    rows in the source; ``None`` (or a limit above the count) keeps everyone.
+    """
+    ordered = sorted(users, key=lambda u: u.user_id)
+    if max_users is None or max_users >= len(ordered):
+        return ordered
+    if max_users < 1:
+        raise ValueError(f"max_users must be at least 1 (or None for all), got {max_users}")
+    keep = set(random.Random(seed).sample(range(len(ordered)), max_users))
+    return [u for i, u in enumerate(ordered) if i in keep]
 
 
 def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite", **overrides: Any

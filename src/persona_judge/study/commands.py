@@ -1,0 +1,91 @@
+"""Command-line subcommands that run the study: ``run``, ``book``, ``record``, ``download``.
+
+They are registered on the ``persona-judge`` command (``persona_judge.cli``) and also
+run as ``python -m persona_judge.study``. Expected failures (no data, a failing
+notebook, a bad setting) end with a one-paragraph message and exit status 2, never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from persona_judge.data.benchmark import BENCHMARKS, DataUnavailableError, download
+from persona_judge.data.validation import PreferenceDataError
+from persona_judge.study import runner
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = dict(runner.parse_override(p) for p in args.param)
+    config = runner.load_config(args.config, overrides)
+    start = time.monotonic()
+    written = runner.run_study(config, overrides, only=args.only or None)
+    print(f"Executed {len(written)} notebook(s) into {runner.executed_dir()} "
+          f"in {time.monotonic() - start:.0f} s.")
+    if args.record:
+        if config["mode"] != "smoke":
+            raise runner.StudyRunError("--record keeps smoke runs only (nbval's outputs of "
+                                       "record must be reproducible without an endpoint)")
+        for path in runner.record(written):
+            print(f"recorded {path}")
+    if not args.no_book:
+        start = time.monotonic()
+        index = runner.build_book()
+        print(f"Built the book in {time.monotonic() - start:.0f} s: {index}")
+        if config["mode"] == "smoke":
+            print("Note: this is a SMOKE RUN on synthetic data and a stand-in model; "
+                  "the book says so on every page.")
+    return 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    print(f"Built the book: {runner.build_book()}")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    for name in BENCHMARKS if args.dataset == "all" else [args.dataset]:
+        print(f"{name}: {download(name, offline=False)}")
+    return 0
+
+
+def add_study_commands(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="execute the study's notebooks with papermill, then build "
+                                     "the book")
+    run.add_argument("--config", default=None, help="study configuration (default: study.yaml)")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a setting, e.g. -p mode=smoke -p max_users=5 (repeatable)")
+    run.add_argument("--only", action="append", metavar="NOTEBOOK",
+                     help="run just this notebook, e.g. --only 01_benchmark (repeatable)")
+    run.add_argument("--no-book", action="store_true", help="execute notebooks only")
+    run.add_argument("--record", action="store_true",
+                     help="copy the executed smoke notebooks to tests/records (nbval's record)")
+    run.set_defaults(handler=_run)
+    book = sub.add_parser("book", help="build the Jupyter Book from the executed notebooks")
+    book.set_defaults(handler=_book)
+    dl = sub.add_parser("download", help="download PersonalRewardBench from the Hugging Face "
+                                         "Hub into data/hub (once)")
+    dl.add_argument("dataset", nargs="?", default="all", choices=[*BENCHMARKS, "all"])
+    dl.set_defaults(handler=_download)
+
+
+EXPECTED_ERRORS = (runner.StudyRunError, DataUnavailableError, PreferenceDataError,
+                   FileNotFoundError)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run a parsed subcommand; expected failures print a message and return 2."""
+    try:
+        return args.handler(args)
+    except EXPECTED_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m persona_judge.study",
+                                     description="Run the SynthesizeMe study.")
+    add_study_commands(parser.add_subparsers(dest="command", required=True))
+    return dispatch(parser.parse_args(argv))
