@@ -1,0 +1,113 @@
+"""Fit any ``PreferenceMethod`` on many users, then judge their test pairs in both orders.
+
+:func:`fit_users` fits users concurrently (a thread pool across users; each
+user's own LLM batches go through the client, which caps calls in flight), with
+a tqdm bar. :func:`evaluate` builds one judge request per test pair per order
+(``chosen_first`` and ``rejected_first``) for every user and sends them as one
+batch, so N test pairs cost exactly 2N calls on a cold cache and none on a warm
+one. Each judgment becomes a :class:`JudgmentRecord`; a judgment is correct only
+if it names the slot holding the user's chosen reply, so ties, unparseable
+answers and failed calls count as wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from persona_judge.data.records import Preference, UserSplit
+from persona_judge.evaluation.protocol import PreferenceMethod
+from persona_judge.method.judge import ORDERS, Order, correct_letter
+
+
+@dataclass(frozen=True)
+class JudgmentRecord:
+    """One judgment of one test pair in one order by one method."""
+
+    method: str
+    user_id: str
+    pair_id: str
+    order: Order
+    choice: str | None
+    correct: bool
+    failure: str | None
+    attempts: int
+    prompt_tokens: int
+    completion_tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_users(method: PreferenceMethod, user_splits: Sequence[UserSplit], client: Any, *,
+              max_workers: int = 4, progress: bool = True) -> dict[str, Any]:
+    """Fit ``method`` on each user (concurrently); ``{user_id: state}`` in input order.
+
+    A user whose fit raises stops the run with an error naming the user; the
+    LLM calls of users already fitted are in the client's cache, so a rerun
+    repeats none of them.
+    """
+    states: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=max(1, max_workers),
+                            thread_name_prefix="fit-user") as pool:
+        futures = {pool.submit(method.fit, u, client): u.user_id for u in user_splits}
+        bar = tqdm(total=len(futures), desc=f"fit {method.name}", disable=not progress)
+        try:
+            for future in as_completed(futures):
+                user_id = futures[future]
+                try:
+                    states[user_id] = future.result()
+                except Exception as exc:
+                    for other in futures:
+                        other.cancel()
+                    raise RuntimeError(
+                        f"Fitting {method.name} failed for user {user_id!r}: {exc}") from exc
+                bar.update(1)
+        finally:
+            bar.close()
+    return {u.user_id: states[u.user_id] for u in user_splits}
+
+
+def _record(method: str, pref: Preference, order: Order, judgment: Any) -> JudgmentRecord:
+    return JudgmentRecord(
+        method=method, user_id=pref.user_id, pair_id=pref.pair_id, order=order,
+        choice=judgment.choice, correct=judgment.choice == correct_letter(order),
+        failure=judgment.failure, attempts=int(judgment.attempts),
+        prompt_tokens=int(judgment.prompt_tokens),
+        completion_tokens=int(judgment.completion_tokens))
+
+
+def predict(method: PreferenceMethod, state: Any, preferences: Iterable[Preference], client: Any,
+            orders: Sequence[Order] = ORDERS) -> list[JudgmentRecord]:
+    """Judge ``preferences`` with a fitted ``state``, once per order (default: both)."""
+    jobs = [(p, o) for p in preferences for o in orders]
+    requests = [method.judge_request(state, p, o) for p, o in jobs]
+    judgments = client.judge_many(requests, desc=f"judge {method.name}")
+    return [_record(method.name, p, o, j) for (p, o), j in zip(jobs, judgments, strict=True)]
+
+
+def evaluate(method: PreferenceMethod, user_splits: Sequence[UserSplit], client: Any,
+             states: Mapping[str, Any], *, split: str = "test",
+             orders: Sequence[Order] = ORDERS) -> list[JudgmentRecord]:
+    """Judge every user's ``split`` pairs in both orders as one batch; one record each."""
+    jobs = []
+    for user in user_splits:
+        if user.user_id not in states:
+            raise KeyError(f"No fitted state for user {user.user_id!r} ({method.name}); "
+                           "run fit_users on the same users first.")
+        jobs.extend((user.user_id, p, o) for p in getattr(user, split) for o in orders)
+    requests = [method.judge_request(states[uid], p, o) for uid, p, o in jobs]
+    judgments = client.judge_many(requests, desc=f"evaluate {method.name}")
+    return [_record(method.name, p, o, j) for (_, p, o), j in zip(jobs, judgments, strict=True)]
+
+
+def records_frame(records: Iterable[JudgmentRecord]) -> pd.DataFrame:
+    """Judgment records as a DataFrame (one row per pair per order per method)."""
+    rows = [r.to_dict() for r in records]
+    columns = list(JudgmentRecord.__dataclass_fields__)
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,115 @@
+"""Tables of results: per-user and pooled accuracy with CIs, and paired method comparisons.
+
+All functions take the judgment table from ``predict.records_frame`` (one row
+per method × test pair × order) and return small DataFrames with accuracies in
+**percent**, to sit beside the paper's numbers (:data:`PAPER_CHATBOT_ARENA_70B`).
+
+``unit`` is what the bootstrap resamples:
+
+* ``"pair"`` (default): a test pair with both its orders — the two judgments of
+  one pair are not independent, so they stay together;
+* ``"user"``: whole users (for pooled accuracy: the CI then reflects which
+  users happened to be sampled, the widest and most honest for a claim about
+  users in general);
+* ``"judgment"``: every judgment on its own (the plain bootstrap; narrowest).
+
+Per-user CIs cannot resample users, so ``"user"`` falls back to ``"pair"`` there.
+Seeds are fixed per call, so tables are reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+
+from persona_judge.evaluation.stats import (
+    DEFAULT_RESAMPLES,
+    accuracy_ci,
+    mcnemar_test,
+    paired_bootstrap_difference,
+)
+
+Unit = Literal["pair", "user", "judgment"]
+UNITS = ("pair", "user", "judgment")
+
+#: Chatbot Arena, Llama 3.3 70B as the judge, accuracy in % (paper, main results table).
+PAPER_CHATBOT_ARENA_70B = {
+    "default judge": 56.69,
+    "SynthesizeMe (persona + demos)": 61.97,
+    "SynthesizeMe (persona only)": 53.70,
+}
+
+
+def cluster_ids(frame: pd.DataFrame, unit: Unit) -> list[str] | None:
+    """The bootstrap cluster of each row for ``unit`` (None = each judgment alone)."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    if unit == "judgment":
+        return None
+    if unit == "user":
+        return frame["user_id"].astype(str).tolist()
+    return (frame["user_id"].astype(str) + "\x1f" + frame["pair_id"].astype(str)).tolist()
+
+
+def per_user_accuracy(frame: pd.DataFrame, *, unit: Unit = "pair", confidence: float = 0.95,
+                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """One row per method and user: judgments, accuracy and CI (percent)."""
+    unit = "pair" if unit == "user" else unit
+    rows = []
+    for (method, user), group in frame.groupby(["method", "user_id"], sort=False):
+        ci = accuracy_ci(group["correct"].to_numpy(), clusters=cluster_ids(group, unit),
+                         confidence=confidence, n_resamples=n_resamples, seed=seed)
+        rows.append({"method": method, "user_id": user, "n_judgments": ci.n_judgments,
+                     "accuracy": 100 * ci.accuracy, "ci_low": 100 * ci.low,
+                     "ci_high": 100 * ci.high})
+    return pd.DataFrame(rows, columns=["method", "user_id", "n_judgments", "accuracy",
+                                       "ci_low", "ci_high"])
+
+
+def pooled_accuracy(frame: pd.DataFrame, *, unit: Unit = "pair", confidence: float = 0.95,
+                    n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """One row per method: accuracy over all judgments of all users, with its CI (percent)."""
+    rows = []
+    for method, group in frame.groupby("method", sort=False):
+        ci = accuracy_ci(group["correct"].to_numpy(), clusters=cluster_ids(group, unit),
+                         confidence=confidence, n_resamples=n_resamples, seed=seed)
+        rows.append({"method": method, "n_users": group["user_id"].nunique(),
+                     "n_judgments": ci.n_judgments, "accuracy": 100 * ci.accuracy,
+                     "ci_low": 100 * ci.low, "ci_high": 100 * ci.high, "ci_unit": unit})
+    return pd.DataFrame(rows, columns=["method", "n_users", "n_judgments", "accuracy", "ci_low",
+                                       "ci_high", "ci_unit"])
+
+
+def paired_judgments(frame: pd.DataFrame, method_a: str, method_b: str) -> pd.DataFrame:
+    """Rows (user, pair, order) judged by both methods, with ``correct_a`` / ``correct_b``."""
+    keys = ["user_id", "pair_id", "order"]
+    a = frame[frame["method"] == method_a].set_index(keys)["correct"]
+    b = frame[frame["method"] == method_b].set_index(keys)["correct"]
+    if a.empty or b.empty:
+        missing = method_a if a.empty else method_b
+        raise ValueError(f"No judgments for method {missing!r}; methods present: "
+                         f"{sorted(frame['method'].unique())}.")
+    both = pd.concat({"correct_a": a, "correct_b": b}, axis=1, join="inner").reset_index()
+    if len(both) != len(a) or len(both) != len(b):
+        raise ValueError(f"{method_a!r} and {method_b!r} were not evaluated on the same "
+                         f"judgments ({len(a)} vs {len(b)}, {len(both)} shared); evaluate both "
+                         "on the same users and test pairs.")
+    return both
+
+
+def compare_methods(frame: pd.DataFrame, method_a: str, method_b: str, *, unit: Unit = "pair",
+                    confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
+                    seed: int = 0) -> dict[str, float | int | str]:
+    """Method A vs B on the same judgments: paired bootstrap difference and McNemar's test."""
+    both = paired_judgments(frame, method_a, method_b)
+    diff = paired_bootstrap_difference(
+        both["correct_a"].to_numpy(), both["correct_b"].to_numpy(),
+        clusters=cluster_ids(both, unit), confidence=confidence, n_resamples=n_resamples,
+        seed=seed)
+    test = mcnemar_test(both["correct_a"].to_numpy(), both["correct_b"].to_numpy())
+    return {"method_a": method_a, "method_b": method_b, "n_judgments": diff.n_judgments,
+            "difference": 100 * diff.difference, "ci_low": 100 * diff.low,
+            "ci_high": 100 * diff.high, "ci_unit": unit, "a_only": test.a_only,
+            "b_only": test.b_only, "mcnemar_p": test.pvalue,
+            "mcnemar": "exact binomial" if test.exact else "chi-squared, continuity-corrected"}

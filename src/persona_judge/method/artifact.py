@@ -1,0 +1,188 @@
+"""The fitted result for one user: a plain, JSON-serializable record of everything the fit did.
+
+A :class:`SynthesizeMeArtifact` holds the persona, the chosen demo set, every
+reasoning trace (verified or not), every candidate's validation score in both
+searches, the seeds and settings, the model, the prompt-template versions, the
+fallbacks taken and the calls and tokens spent per step. It is what the next
+stage (prediction) reads, and what a person fitting the method on their own
+preferences takes home: :meth:`~SynthesizeMeArtifact.save` /
+:meth:`~SynthesizeMeArtifact.load` round-trip it through JSON, and it renders
+as the final personalized **judge prompt** (messages for any new pair) and as a
+**generation prompt** (a system prompt steering a chat model toward the user).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from persona_judge.data.records import Preference, Turn
+from persona_judge.llm import ChatRequest
+from persona_judge.method.bootstrap import Trace
+from persona_judge.method.judge import Demo, Order, judge_messages, judge_request
+from persona_judge.method.selection import CandidateScore, Spend
+from persona_judge.method.templates import GENERATION_SYSTEM, load_template
+
+ARTIFACT_FORMAT = "persona_judge/synthesizeme-artifact@1"
+COMPONENTS = ("persona", "demos")
+
+
+@dataclass
+class SynthesizeMeArtifact:
+    """One user's fitted SynthesizeMe prompt and the full record of how it was chosen."""
+
+    user_id: str
+    model: str
+    seed: int
+    settings: dict[str, Any]
+    templates: dict[str, str]
+    components: tuple[str, ...]
+    val_orders: dict[str, Order]
+    traces: list[Trace]
+    bootstrap_candidates: list[CandidateScore]
+    bootstrap_winner: int
+    persona: str | None
+    persona_source_pairs: list[str]
+    demo_candidates: list[CandidateScore]
+    demo_winner: int
+    demo_set: list[Demo]
+    fallbacks: list[str] = field(default_factory=list)
+    spend: dict[str, Spend] = field(default_factory=dict)
+    label: str = ""
+
+    # -- what was learnt ---------------------------------------------------------
+    @property
+    def verified_traces(self) -> list[Trace]:
+        """All traces whose prediction matched the user's real choice (training order)."""
+        return [t for t in self.traces if t.verified]
+
+    @property
+    def winning_traces(self) -> list[Trace]:
+        """The verified traces of the winning step-1 candidate (what the persona was written from
+        unless a fallback says otherwise)."""
+        if not self.bootstrap_candidates:
+            return []
+        members = set(self.bootstrap_candidates[self.bootstrap_winner].members)
+        return [t for t in self.verified_traces if t.pair_id in members]
+
+    @property
+    def total_spend(self) -> Spend:
+        total = Spend()
+        for spend in self.spend.values():
+            total = total + spend
+        return total
+
+    # -- rendering ---------------------------------------------------------------
+    def _profile(self) -> tuple[str | None, tuple[Demo, ...]]:
+        persona = self.persona if "persona" in self.components else None
+        demos = tuple(self.demo_set) if "demos" in self.components else ()
+        return persona, demos
+
+    def judge_messages(self, context: Sequence[Turn], response_a: str, response_b: str
+                       ) -> tuple[dict[str, str], ...]:
+        """The final personalized judge prompt for a new pair (A shown first)."""
+        persona, demos = self._profile()
+        messages, _ = judge_messages(
+            context, response_a, response_b, persona=persona, demos=demos,
+            default_template=self.templates["judge_default"],
+            personalized_template=self.templates["judge_personalized"])
+        return messages
+
+    def judge_request(self, preference: Preference, order: Order, step: str = "test"
+                      ) -> ChatRequest:
+        """The personalized judge request for ``preference`` shown in ``order``."""
+        persona, demos = self._profile()
+        return judge_request(preference, order, persona=persona, demos=demos, step=step,
+                             default_template=self.templates["judge_default"],
+                             personalized_template=self.templates["judge_personalized"])
+
+    def judge_prompt_text(self) -> str:
+        """The judge prompt as readable text, with placeholders where a new pair goes."""
+        messages = self.judge_messages(
+            (Turn("user", "<the conversation to judge>"),), "<reply A>", "<reply B>")
+        return "\n\n".join(f"----- {m['role']} -----\n{m['content']}" for m in messages)
+
+    def generation_system_prompt(self, template_id: str | None = None) -> str:
+        """A system prompt that steers a chat model toward this user's preferences."""
+        template = load_template(template_id or self.templates.get("generation",
+                                                                   GENERATION_SYSTEM))
+        persona, demos = self._profile()
+        profile = ""
+        if persona:
+            profile += template.render("persona_block", persona=persona)
+        if demos:
+            rendered = "".join(
+                template.render("demo", index=str(i), query=d.preference.query,
+                                chosen=d.preference.chosen.content,
+                                rejected=d.preference.rejected.content)
+                for i, d in enumerate(demos, start=1))
+            profile += template.render("demos_block", demos=rendered)
+        return template.render("system", profile=profile).strip() + "\n"
+
+    # -- persistence -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": ARTIFACT_FORMAT,
+            "label": self.label,
+            "user_id": self.user_id,
+            "model": self.model,
+            "seed": self.seed,
+            "settings": dict(self.settings),
+            "templates": dict(self.templates),
+            "components": list(self.components),
+            "persona": self.persona,
+            "persona_source_pairs": list(self.persona_source_pairs),
+            "demo_set": [d.to_dict() for d in self.demo_set],
+            "fallbacks": list(self.fallbacks),
+            "spend": {step: s.to_dict() for step, s in self.spend.items()},
+            "val_orders": dict(self.val_orders),
+            "traces": [t.to_dict() for t in self.traces],
+            "bootstrap_winner": self.bootstrap_winner,
+            "bootstrap_candidates": [c.to_dict() for c in self.bootstrap_candidates],
+            "demo_winner": self.demo_winner,
+            "demo_candidates": [c.to_dict() for c in self.demo_candidates],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SynthesizeMeArtifact:
+        if data.get("format") != ARTIFACT_FORMAT:
+            raise ValueError(
+                f"Not a SynthesizeMe artifact of format {ARTIFACT_FORMAT!r} (found "
+                f"{data.get('format')!r}); refit with this version of persona_judge.")
+        return cls(
+            user_id=str(data["user_id"]), model=str(data["model"]), seed=int(data["seed"]),
+            settings=dict(data["settings"]), templates=dict(data["templates"]),
+            components=tuple(data["components"]), val_orders=dict(data["val_orders"]),
+            traces=[Trace.from_dict(t) for t in data["traces"]],
+            bootstrap_candidates=[CandidateScore.from_dict(c)
+                                  for c in data["bootstrap_candidates"]],
+            bootstrap_winner=int(data["bootstrap_winner"]),
+            persona=data.get("persona"),
+            persona_source_pairs=list(data.get("persona_source_pairs", [])),
+            demo_candidates=[CandidateScore.from_dict(c) for c in data["demo_candidates"]],
+            demo_winner=int(data["demo_winner"]),
+            demo_set=[Demo.from_dict(d) for d in data["demo_set"]],
+            fallbacks=list(data.get("fallbacks", [])),
+            spend={k: Spend.from_dict(v) for k, v in data.get("spend", {}).items()},
+            label=str(data.get("label", "")),
+        )
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SynthesizeMeArtifact:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc}); is it a SynthesizeMe "
+                             "artifact written by `persona-judge fit`?") from None
+        return cls.from_dict(data)

@@ -1,0 +1,184 @@
+"""The pairwise LLM judge: render one preference into a judge request, in a given order.
+
+A judge request shows a conversation and two replies, A (shown first) and B
+(shown second), and asks the model to reason step by step and answer which one
+*this user* preferred, as JSON ``{"reasoning": ..., "preferred": "A"|"B"}``
+(parsed by ``persona_judge.llm.parse_judgment``). The **default** judge
+(template ``judge_default@v1``) knows nothing about the user; the
+**personalized** judge (``judge_personalized@v1``) also sees a persona, a few
+demonstrations (earlier choices of the user, with a verified reasoning trace
+where one exists), or both.
+
+``order`` says which response is shown first: ``"chosen_first"`` puts the
+user's chosen response in slot A, ``"rejected_first"`` in slot B. Evaluation
+judges every test pair in both orders; fitting judges each training and
+validation pair in one order drawn from the seed (:func:`draw_order`), so that
+all candidates of a user are scored on the same prompts. A demonstration keeps
+the order its reasoning trace was generated in, so that "A" and "B" in the
+reasoning still refer to the right replies.
+
+:class:`DefaultJudgeMethod` is the non-personalized baseline behind the
+``PreferenceMethod`` interface used by evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from persona_judge.data.records import Preference, Turn, UserSplit
+from persona_judge.llm import ChatRequest
+from persona_judge.method.templates import JUDGE_DEFAULT, JUDGE_PERSONALIZED, load_template
+
+Order = Literal["chosen_first", "rejected_first"]
+ORDERS: tuple[Order, Order] = ("chosen_first", "rejected_first")
+Letter = Literal["A", "B"]
+
+#: Judge answers are reasoning plus one letter; this leaves room for long reasoning.
+JUDGE_MAX_TOKENS = 1024
+
+
+def correct_letter(order: Order) -> Letter:
+    """The slot holding the user's chosen response when the pair is shown in ``order``."""
+    if order == "chosen_first":
+        return "A"
+    if order == "rejected_first":
+        return "B"
+    raise ValueError(f"Unknown order {order!r}; use one of {ORDERS}.")
+
+
+def draw_order(pair_id: str, seed: int) -> Order:
+    """A seeded, stable choice of display order for one pair (independent of other pairs)."""
+    digest = hashlib.sha256(f"order|{seed}|{pair_id}".encode()).digest()
+    return ORDERS[digest[0] & 1]
+
+
+def derive_seed(*parts: object) -> int:
+    """A 32-bit seed derived from the study seed and names (user, step); stable across runs."""
+    text = "|".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def render_conversation(context: Sequence[Turn]) -> str:
+    """The conversation as plain text: one paragraph per turn, prefixed by who spoke."""
+    names = {"user": "User", "assistant": "Assistant", "system": "System"}
+    return "\n\n".join(f"{names.get(t.role, t.role.title())}: {t.content}" for t in context)
+
+
+def pair_slots(preference: Preference, order: Order) -> tuple[str, str]:
+    """(reply A, reply B) for ``preference`` shown in ``order``."""
+    if correct_letter(order) == "A":
+        return preference.chosen.content, preference.rejected.content
+    return preference.rejected.content, preference.chosen.content
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One demonstration: an earlier choice of the user, shown in ``order``.
+
+    ``reasoning`` is the verified reasoning trace for this pair when step 1 produced
+    one, else ``None`` (the demo then shows only the user's choice).
+    """
+
+    preference: Preference
+    order: Order
+    reasoning: str | None = None
+
+    @property
+    def answer(self) -> Letter:
+        return correct_letter(self.order)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preference": self.preference.to_dict(), "order": self.order,
+                "reasoning": self.reasoning}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Demo:
+        return cls(Preference.from_dict(data["preference"]), data["order"], data.get("reasoning"))
+
+
+def _demo_answer(demo: Demo) -> str:
+    # Shown in the exact JSON form the judge must produce, so demos double as format examples.
+    if demo.reasoning:
+        return json.dumps({"reasoning": demo.reasoning, "preferred": demo.answer},
+                          ensure_ascii=False)
+    return json.dumps({"preferred": demo.answer})
+
+
+def render_profile(persona: str | None, demos: Sequence[Demo],
+                   template_id: str = JUDGE_PERSONALIZED) -> str:
+    """The 'what we know about this user' part of a personalized judge prompt."""
+    template = load_template(template_id)
+    parts = []
+    if persona:
+        parts.append(template.render("persona_block", persona=persona.strip()))
+    if demos:
+        rendered = []
+        for i, demo in enumerate(demos, start=1):
+            a, b = pair_slots(demo.preference, demo.order)
+            rendered.append(template.render(
+                "demo", index=str(i), conversation=render_conversation(demo.preference.context),
+                response_a=a, response_b=b, answer=_demo_answer(demo)))
+        parts.append(template.render("demos_block", demos="\n".join(rendered)))
+    return "\n".join(parts)
+
+
+def judge_messages(context: Sequence[Turn], response_a: str, response_b: str, *,
+                   persona: str | None = None, demos: Sequence[Demo] = (),
+                   default_template: str = JUDGE_DEFAULT,
+                   personalized_template: str = JUDGE_PERSONALIZED,
+                   ) -> tuple[tuple[dict[str, str], ...], str]:
+    """Messages asking which of two replies the user preferred, and the template id used.
+
+    With neither a persona nor demos this is the default judge; otherwise the
+    personalized judge.
+    """
+    values = {"conversation": render_conversation(context), "response_a": response_a,
+              "response_b": response_b}
+    if persona or demos:
+        template = load_template(personalized_template)
+        values["profile"] = render_profile(persona, demos, personalized_template)
+    else:
+        template = load_template(default_template)
+    messages = (
+        {"role": "system", "content": template.render("system")},
+        {"role": "user", "content": template.render("user", **values)},
+    )
+    return messages, template.id
+
+
+def judge_request(preference: Preference, order: Order, *, persona: str | None = None,
+                  demos: Sequence[Demo] = (), step: str = "judge",
+                  default_template: str = JUDGE_DEFAULT,
+                  personalized_template: str = JUDGE_PERSONALIZED,
+                  temperature: float = 0.0, sample_index: int = 0) -> ChatRequest:
+    """The judge request for ``preference`` shown in ``order`` (default or personalized)."""
+    a, b = pair_slots(preference, order)
+    messages, template_id = judge_messages(
+        preference.context, a, b, persona=persona, demos=demos,
+        default_template=default_template, personalized_template=personalized_template)
+    return ChatRequest(
+        messages=messages, template=template_id, temperature=temperature,
+        max_tokens=JUDGE_MAX_TOKENS, sample_index=sample_index,
+        labels={"user": preference.user_id, "pair": preference.pair_id,
+                "step": f"{step} ({order})"},
+    )
+
+
+class DefaultJudgeMethod:
+    """The non-personalized baseline: the default judge, nothing learnt about the user."""
+
+    name = "default judge"
+
+    def __init__(self, template: str = JUDGE_DEFAULT) -> None:
+        self.template = template
+
+    def fit(self, user_split: UserSplit, client: Any) -> None:
+        """Nothing to fit: the default judge ignores the user's history (no LLM calls)."""
+        return None
+
+    def judge_request(self, state: None, preference: Preference, order: Order) -> ChatRequest:
+        return judge_request(preference, order, step="test", default_template=self.template)

@@ -1,0 +1,129 @@
+"""Step 2, persona synthesis: verified reasoning traces in, a short persona text out.
+
+The instruction Θ is a prompt template (a packaged id such as
+``"persona_synthesis@v1"``, ours, written for this study, or a path to your own
+``.txt`` file with ``=== system ===``, ``=== user ===`` (using ``$examples``)
+and ``=== example ===`` sections (using ``$index $conversation $chosen
+$rejected $chosen_letter $rejected_letter $reasoning``)). The paper optimised Θ
+once with DSPy MIPROv2 on PRISM; we do not run that optimisation, so Θ is a
+parameter and its id enters the cache key and the artifact.
+
+Inputs and fallbacks (each fallback is recorded in the artifact):
+
+* normally the winning step-1 candidate's verified traces, each shown with the
+  reply the user picked, the one they passed over and the verified reasoning;
+* if that set is empty (no trace verified, or an empty candidate won), the
+  persona is written from **all training pairs with the user's real choices**,
+  with reasoning where a verified trace exists (fallback
+  ``"persona from labelled training pairs: ..."``);
+* if the call fails or its text is not usable (empty, or fewer than
+  ``MIN_PERSONA_WORDS`` words after removing a heading), it is retried once with
+  ``temperature=0.7, sample_index=1`` (a distinct cache entry); if that also
+  fails the persona is ``None`` and the judge uses demonstrations only
+  (fallback ``"no usable persona: ..."``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from persona_judge.data.records import Preference
+from persona_judge.llm import ChatRequest
+from persona_judge.method.bootstrap import Trace
+from persona_judge.method.judge import ORDERS, correct_letter, render_conversation
+from persona_judge.method.selection import Spend
+from persona_judge.method.templates import PERSONA_SYNTHESIS, load_template
+
+MIN_PERSONA_WORDS = 5
+PERSONA_MAX_TOKENS = 700
+NO_REASONING = "no analysis on record for this choice."
+_HEADING = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*persona\s*(?:\*\*)?\s*[:\-]?\s*(?:\*\*)?\s*",
+                      re.IGNORECASE)
+
+
+@dataclass
+class PersonaResult:
+    """The persona (or ``None``), which pairs it was written from, fallbacks and cost."""
+
+    persona: str | None
+    source_pairs: list[str]
+    fallbacks: list[str] = field(default_factory=list)
+    spend: Spend = field(default_factory=Spend)
+    template: str = PERSONA_SYNTHESIS
+
+
+def persona_request(examples: Sequence[tuple[Preference, Trace | None]],
+                    instruction: str = PERSONA_SYNTHESIS, *, temperature: float = 0.0,
+                    sample_index: int = 0) -> ChatRequest:
+    """The persona-synthesis request for these (preference, verified trace or None) examples."""
+    template = load_template(instruction)
+    rendered = []
+    for i, (pref, trace) in enumerate(examples, start=1):
+        order = trace.order if trace is not None else ORDERS[0]
+        chosen_letter = correct_letter(order)
+        reasoning = trace.reasoning.strip() if trace is not None and trace.verified else ""
+        rendered.append(template.render(
+            "example", index=str(i), conversation=render_conversation(pref.context),
+            chosen=pref.chosen.content, rejected=pref.rejected.content,
+            chosen_letter=chosen_letter, rejected_letter="B" if chosen_letter == "A" else "A",
+            reasoning=reasoning or NO_REASONING))
+    messages = (
+        {"role": "system", "content": template.render("system")},
+        {"role": "user", "content": template.render("user", examples="\n".join(rendered))},
+    )
+    user = examples[0][0].user_id if examples else ""
+    return ChatRequest(messages=messages, template=template.id, temperature=temperature,
+                       max_tokens=PERSONA_MAX_TOKENS, sample_index=sample_index,
+                       labels={"user": user, "pair": "", "step": "persona synthesis"})
+
+
+def clean_persona(text: str | None) -> str | None:
+    """The persona text without a leading 'Persona:' heading or quotes; None if unusable."""
+    if not text:
+        return None
+    cleaned = _HEADING.sub("", text.strip(), count=1).strip().strip('"').strip()
+    return cleaned if len(cleaned.split()) >= MIN_PERSONA_WORDS else None
+
+
+def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
+                       winning_pairs: Sequence[str], client: Any,
+                       instruction: str = PERSONA_SYNTHESIS) -> PersonaResult:
+    """Step 2 for one user: write the persona from the winning verified traces (see module doc)."""
+    by_pair = {t.pair_id: t for t in traces}
+    prefs = {p.pair_id: p for p in train}
+    source = [p for p in winning_pairs if p in by_pair and by_pair[p].verified]
+    fallbacks: list[str] = []
+    if source:
+        examples = [(prefs[p], by_pair[p]) for p in source]
+    else:
+        n_verified = sum(t.verified for t in traces)
+        why = ("no training trace verified" if n_verified == 0
+               else "the winning candidate held no verified trace")
+        fallbacks.append(f"persona from labelled training pairs: {why}")
+        source = [p.pair_id for p in train]
+        examples = [(p, by_pair.get(p.pair_id)) for p in train]
+    template_id = load_template(instruction).id
+    result = PersonaResult(None, source, fallbacks, Spend(), template_id)
+    if not examples:
+        result.fallbacks.append("no usable persona: the user has no training pairs")
+        return result
+    problems = []
+    for temperature, sample_index in ((0.0, 0), (0.7, 1)):
+        reply = client.chat(persona_request(examples, instruction, temperature=temperature,
+                                            sample_index=sample_index))
+        result.spend.add_chat(reply)
+        persona = None if reply.error else clean_persona(reply.text)
+        if persona is not None:
+            result.persona = persona
+            if sample_index:
+                result.fallbacks.append(f"persona retried once: {problems[0]}")
+            return result
+        problems.append(f"call failed ({reply.error})" if reply.error
+                        else f"unusable text {reply.text[:60]!r}")
+    result.fallbacks.append("no usable persona: " + "; ".join(problems)
+                            + " - judging with demonstrations only")
+    return result
+
