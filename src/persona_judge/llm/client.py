@@ -128,7 +128,7 @@ class _RetryAfterOrBackoff(wait_base):
 
     def __init__(self, config: ClientConfig) -> None:
         self._backoff = wait_exponential_jitter(
-            initial=config.backoff_initial,
+            multiplier=config.backoff_initial,
             max=config.backoff_max,
             jitter=config.backoff_initial,
         )
@@ -158,14 +158,16 @@ class LLMClient:
         cache_mode: str = "readwrite",
         dry_run: bool = False,
         config: ClientConfig | None = None,
+        backend: str | None = None,
     ) -> None:
         if cache_mode not in CACHE_MODES:
             raise ValueError(f"cache_mode must be one of {CACHE_MODES}, got {cache_mode!r}")
         self.model = model
         self.config = config or ClientConfig()
         self.endpoint = endpoint
-        # Without an endpoint a dry run or replay assumes the study's default backend.
-        self.backend: str = endpoint.backend if endpoint else "together"
+        # Without an endpoint a dry run or replay assumes the study's default backend
+        # (the backend is part of the cache key).
+        self.backend: str = endpoint.backend if endpoint else (backend or "together")
         self.dry_run = dry_run
         self.cache_mode = cache_mode
         self.cache_path = Path(cache_path)
@@ -476,7 +478,12 @@ def client_from_env(
             f"client_from_env got unknown option(s) {unknown}; ClientConfig fields are "
             f"{sorted(known)}"
         )
-    endpoint = resolve_endpoint(base_url=base_url, backend=backend)
+    try:
+        endpoint = resolve_endpoint(base_url=base_url, backend=backend)
+    except NoEndpointError:
+        if not (dry_run or cache_mode == "replay"):
+            raise
+        endpoint = None  # a forced backend without a URL is fine when nothing is sent
     return LLMClient(
         model,
         endpoint=endpoint,
@@ -484,6 +491,7 @@ def client_from_env(
         cache_mode=cache_mode,
         dry_run=dry_run,
         config=ClientConfig(**config_overrides),
+        backend=backend,
     )
 
 

@@ -36,8 +36,8 @@ from typing import Any, Literal
 
 __all__ = ["Fault", "RecordedRequest", "StandInServer", "scripted_responder"]
 
-FaultKind = Literal["429", "500", "timeout", "malformed", "drop", "unparseable"]
-_FAULT_KINDS = ("429", "500", "timeout", "malformed", "drop", "unparseable")
+FaultKind = Literal["429", "500", "status", "timeout", "malformed", "drop", "unparseable"]
+_FAULT_KINDS = ("429", "500", "status", "timeout", "malformed", "drop", "unparseable")
 
 Responder = Callable[[dict[str, Any]], str]
 
@@ -50,7 +50,8 @@ class Fault:
 
     kind:
         ``"429"`` rate limited (with ``Retry-After: retry_after`` seconds),
-        ``"500"`` internal error, ``"timeout"`` sleep ``seconds`` before
+        ``"500"`` internal error, ``"status"`` an error with HTTP ``status``
+        (e.g. 400, 503), ``"timeout"`` sleep ``seconds`` before
         answering (set it above the client's timeout), ``"malformed"`` a 200
         response whose body is not valid JSON, ``"drop"`` close the connection
         without any response, ``"unparseable"`` a well-formed completion whose
@@ -64,6 +65,7 @@ class Fault:
     retry_after: float | None = None
     seconds: float = 1.0
     match: str | None = None
+    status: int = 500
 
     def __post_init__(self) -> None:
         if self.kind not in _FAULT_KINDS:
@@ -154,8 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "request body is not JSON", "invalid_request_error")
             return
         owner = self.server.owner
-        fault = owner._record(self.path, body, self.headers.get("Authorization"), raw)
+        authorization = self.headers.get("Authorization")
+        fault = owner._record(self.path, body, authorization, raw)
         try:
+            if owner.require_key is not None and authorization != f"Bearer {owner.require_key}":
+                self._error(401, "invalid API key", "authentication_error")
+                return
             self._answer(body, fault)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout) before we answered
@@ -178,8 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             self._error(429, "rate limit exceeded (injected)", "rate_limit_exceeded", headers)
             return
-        if fault is not None and fault.kind == "500":
-            self._error(500, "internal server error (injected)", "server_error")
+        if fault is not None and fault.kind in ("500", "status"):
+            status = 500 if fault.kind == "500" else fault.status
+            self._error(status, f"HTTP {status} (injected)", "server_error")
             return
         if fault is not None and fault.kind == "malformed":
             self._send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [')
@@ -235,6 +242,11 @@ class _Server(ThreadingHTTPServer):
 class StandInServer:
     """OpenAI-compatible chat server on 127.0.0.1 for tests, benchmarks and smoke runs.
 
+    responder:   ``request_json -> answer text`` (default :func:`scripted_responder`)
+    latency:     seconds added to every chat request (simulates generation time)
+    model_ids:   if given, other models get 404 like a real server
+    require_key: if given, requests without ``Authorization: Bearer <key>`` get 401
+
     ``url`` is the form the ``together`` SDK (and so :func:`client_from_env`)
     wants: scheme, host and port, *without* ``/v1``.  ``openai_base_url`` adds
     ``/v1`` for OpenAI-style clients.
@@ -246,8 +258,10 @@ class StandInServer:
         *,
         latency: float = 0.0,
         model_ids: Iterable[str] | None = None,
+        require_key: str | None = None,
     ) -> None:
         self.responder: Responder = responder or scripted_responder
+        self.require_key = require_key
         self.latency = latency
         self.model_ids: tuple[str, ...] | None = tuple(model_ids) if model_ids else None
         self._lock = threading.Lock()
