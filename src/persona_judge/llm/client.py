@@ -182,6 +182,10 @@ class LLMClient:
         window = self.config.rate_window
         self._rpm = SlidingWindowLimiter(self.config.rpm, window) if self.config.rpm else None
         self._tpm = SlidingWindowLimiter(self.config.tpm, window) if self.config.tpm else None
+        # A dry run never writes the cache, but remembers its own pretend answers so
+        # that a repeated request counts as the cache hit a real run would get.
+        self._dry_answers: dict[str, ChatResult] = {}
+        self._dry_lock = threading.Lock()
         self._transport: Transport | None = None
         if not dry_run and cache_mode != "replay":
             if endpoint is None:
@@ -311,16 +315,27 @@ class LLMClient:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _dry_run_answer(self, request: ChatRequest, key: str, *, judge: bool) -> ChatResult:
-        prompt_tokens = estimate_prompt_tokens(request.messages)
-        completion_tokens = self.config.dry_run_completion_tokens or request.max_tokens
+        remember = self.cache_mode == "readwrite"
+        with self._dry_lock:
+            seen = self._dry_answers.get(key) if remember else None
+            if seen is None:
+                prompt_tokens = estimate_prompt_tokens(request.messages)
+                completion_tokens = self.config.dry_run_completion_tokens or request.max_tokens
+                if judge:
+                    digest = int(hashlib.sha256(key.encode()).hexdigest(), 16)
+                    choice = "A" if digest % 2 == 0 else "B"
+                    text = json.dumps({"reasoning": DRY_RUN_TEXT, "preferred": choice})
+                else:
+                    text = DRY_RUN_TEXT
+                answer = ChatResult(text, prompt_tokens, completion_tokens, cached=False)
+                if remember:
+                    self._dry_answers[key] = answer
+        if seen is not None:
+            self.stats.add(cache_hits=1)
+            return dataclasses.replace(seen, cached=True)
         self.stats.add(calls=1)
-        self._spend(prompt_tokens, completion_tokens)
-        if judge:
-            choice = "A" if int(hashlib.sha256(key.encode()).hexdigest(), 16) % 2 == 0 else "B"
-            text = json.dumps({"reasoning": DRY_RUN_TEXT, "preferred": choice})
-        else:
-            text = DRY_RUN_TEXT
-        return ChatResult(text, prompt_tokens, completion_tokens, cached=False)
+        self._spend(answer.prompt_tokens, answer.completion_tokens)
+        return dataclasses.replace(answer)
 
     def _replay_miss_message(self, request: ChatRequest, key: str) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in request.labels.items()) or "no labels"

@@ -57,8 +57,8 @@ class Fault:
         without any response, ``"unparseable"`` a well-formed completion whose
         text is not a judge answer.
     match:
-        if set, the fault only applies to a request whose JSON body contains
-        this substring (lets a test fail one specific call in a batch).
+        if set, the fault only applies to a request whose message contents
+        contain this substring (lets a test fail one specific call in a batch).
     """
 
     kind: FaultKind
@@ -365,9 +365,12 @@ class StandInServer:
             self.received_bytes.append(raw)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
-            serialized = json.dumps(body)
+            messages = body.get("messages")
+            text = "\n".join(
+                str(m.get("content", "")) for m in messages if isinstance(m, dict)
+            ) if isinstance(messages, list) else ""
             for i, fault in enumerate(self._faults):
-                if fault.match is None or fault.match in serialized:
+                if fault.match is None or fault.match in text:
                     return self._faults.pop(i)
             return None
 
