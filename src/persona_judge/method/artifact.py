@@ -14,8 +14,9 @@ as the final personalized **judge prompt** (messages for any new pair) and as a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,15 @@ class SynthesizeMeArtifact:
             total = total + spend
         return total
 
+    def with_components(self, components: Sequence[str]) -> SynthesizeMeArtifact:
+        """The same fit, rendered with only some components (e.g. the "just personas" ablation:
+        ``("persona",)``); nothing is refitted, so it costs no calls."""
+        unknown = set(components) - set(COMPONENTS)
+        if unknown or not components:
+            raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, "
+                             f"got {tuple(components)!r}")
+        return replace(self, components=tuple(components))
+
     # -- rendering ---------------------------------------------------------------
     def _profile(self) -> tuple[str | None, tuple[Demo, ...]]:
         persona = self.persona if "persona" in self.components else None
@@ -115,12 +125,13 @@ class SynthesizeMeArtifact:
             profile += template.render("persona_block", persona=persona)
         if demos:
             rendered = "".join(
-                template.render("demo", index=str(i), query=d.preference.query,
-                                chosen=d.preference.chosen.content,
-                                rejected=d.preference.rejected.content)
+                template.render("demo", index=str(i), query=d.preference.query.strip(),
+                                chosen=d.preference.chosen.content.strip(),
+                                rejected=d.preference.rejected.content.strip())
                 for i, d in enumerate(demos, start=1))
             profile += template.render("demos_block", demos=rendered)
-        return template.render("system", profile=profile).strip() + "\n"
+        text = template.render("system", profile=profile).strip()
+        return re.sub(r"\n{3,}", "\n\n", text) + "\n"
 
     # -- persistence -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
