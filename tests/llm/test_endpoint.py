@@ -163,3 +163,24 @@ def test_bad_requests_name_the_problem(kwargs: dict, message: str) -> None:
     fields = {"messages": [{"role": "user", "content": "hi"}], "template": "t@1", **kwargs}
     with pytest.raises((ValueError, TypeError), match=message):
         ChatRequest(**fields)
+
+
+def test_requests_and_results_are_plain_serializable_objects() -> None:
+    import pickle
+    from dataclasses import asdict
+
+    request = judge_request(4)
+    assert pickle.loads(pickle.dumps(request)) == request
+    assert asdict(request)["labels"] == {"user": "u1", "pair": "u1/c4"}
+    labels = {"user": "u1"}
+    copy = ChatRequest([{"role": "user", "content": "x"}], "t@1", labels=labels)
+    labels["user"] = "changed"
+    assert copy.labels == {"user": "u1"}
+
+
+def test_closed_client_refuses_calls(tmp_path) -> None:
+    client = client_from_env(MODEL, cache_path=tmp_path / "c.sqlite", dry_run=True)
+    client.close()
+    client.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        client.chat(judge_request(0))

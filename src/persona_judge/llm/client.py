@@ -187,6 +187,7 @@ class LLMClient:
         self._dry_answers: dict[str, ChatResult] = {}
         self._dry_lock = threading.Lock()
         self._transport: Transport | None = None
+        self._closed = False
         if not dry_run and cache_mode != "replay":
             if endpoint is None:
                 self.cache.close()
@@ -218,6 +219,7 @@ class LLMClient:
 
     def close(self) -> None:
         """Close the cache and the HTTP connections.  Idempotent."""
+        self._closed = True
         self.cache.close()
         if self._transport is not None:
             self._transport.close()
@@ -239,6 +241,8 @@ class LLMClient:
         return result
 
     def _chat(self, request: ChatRequest, *, judge: bool) -> ChatResult:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; build a new client with client_from_env")
         key = self.key_for(request)
         hit = self.cache.get(key)
         if hit is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from types import MappingProxyType
 from typing import Any, Literal
 
 __all__ = ["ChatRequest", "ChatResult", "Choice", "Judgment"]
@@ -77,8 +76,8 @@ class ChatRequest:
         object.__setattr__(self, "temperature", float(self.temperature))
         if self.top_p is not None:
             object.__setattr__(self, "top_p", float(self.top_p))
-        labels = {str(k): str(v) for k, v in dict(self.labels).items()}
-        object.__setattr__(self, "labels", MappingProxyType(labels))
+        # A private plain-dict copy: picklable and safe from the caller's later edits.
+        object.__setattr__(self, "labels", {str(k): str(v) for k, v in dict(self.labels).items()})
 
     def sampling_params(self) -> dict[str, float | int]:
         """The parameters sent to the endpoint besides model and messages."""
