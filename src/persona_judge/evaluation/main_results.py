@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -38,6 +39,24 @@ class MainResults:
     artifacts: dict[str, SynthesizeMeArtifact]
     judgments: pd.DataFrame
     spend: pd.DataFrame
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``artifacts/<user>.json``, ``judgments.csv`` and ``spend.csv`` into ``folder``."""
+        folder = Path(folder)
+        for i, art in enumerate(self.artifacts.values()):
+            art.save(folder / "artifacts" / f"{i:04d}.json")
+        self.judgments.to_csv(folder / "judgments.csv", index=False)
+        self.spend.to_csv(folder / "spend.csv", index=False)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> MainResults:
+        folder = Path(folder)
+        arts = [SynthesizeMeArtifact.load(p) for p in sorted((folder / "artifacts").glob("*.json"))]
+        judgments = pd.read_csv(folder / "judgments.csv", dtype={"user_id": str, "pair_id": str})
+        judgments["choice"] = judgments["choice"].astype(object).where(judgments["choice"].notna(),
+                                                                       None)
+        return cls({a.user_id: a for a in arts}, judgments, pd.read_csv(folder / "spend.csv"))
 
 
 def _snapshot(client: Any) -> dict[str, float]:

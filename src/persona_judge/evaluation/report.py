@@ -113,3 +113,24 @@ def compare_methods(frame: pd.DataFrame, method_a: str, method_b: str, *, unit: 
             "ci_high": 100 * diff.high, "ci_unit": unit, "a_only": test.a_only,
             "b_only": test.b_only, "mcnemar_p": test.pvalue,
             "mcnemar": "exact binomial" if test.exact else "chi-squared, continuity-corrected"}
+
+
+PAPER_SETTING = ("chatbot_arena", "Llama-3.3-70B")
+
+
+def beside_paper(pooled: pd.DataFrame, dataset: str, model: str, *, smoke: bool = False
+                 ) -> pd.DataFrame:
+    """The pooled table with the paper's accuracy beside ours where the setting matches.
+
+    The paper's numbers are for Chatbot Arena with Llama 3.3 70B as the judge; for any
+    other dataset or model the column says so instead of inviting a false comparison.
+    """
+    out = pooled.copy()
+    same = dataset == PAPER_SETTING[0] and PAPER_SETTING[1].lower() in model.lower()
+    out["paper (Chatbot Arena, Llama 3.3 70B)"] = [
+        PAPER_CHATBOT_ARENA_70B.get(m) if same else None for m in out["method"]]
+    if smoke:
+        out["note"] = "SMOKE RUN: our numbers come from a scripted stand-in, not a model"
+    elif not same:
+        out["note"] = f"paper setting differs ({dataset}, {model})"
+    return out

@@ -18,14 +18,17 @@ the step-1 search and step 2 (demos chosen without a persona).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from persona_judge.data.records import Preference, UserSplit
 from persona_judge.llm import ChatRequest
 from persona_judge.method.artifact import COMPONENTS, SynthesizeMeArtifact
-from persona_judge.method.bootstrap import bootstrap_reasoning, validation_orders
+from persona_judge.method.bootstrap import (
+    BootstrapResult,
+    bootstrap_reasoning,
+    validation_orders,
+)
 from persona_judge.method.demos import select_demo_set
 from persona_judge.method.judge import Order, derive_seed
 from persona_judge.method.persona import synthesize_persona
@@ -65,6 +68,26 @@ class SynthesizeMeConfig:
                              f"(got {self.n_candidates}, {self.m_candidates}); the paper uses 10.")
 
 
+def _templates(config: SynthesizeMeConfig) -> dict[str, str]:
+    return {
+        "judge_default": load_template(config.judge_default).id,
+        "judge_personalized": load_template(config.judge_personalized).id,
+        "persona_synthesis": load_template(config.persona_instruction).id,
+        "generation": load_template(config.generation).id,
+    }
+
+
+def bootstrap_step(user_split: UserSplit, client: Any,
+                   config: SynthesizeMeConfig | None = None) -> BootstrapResult:
+    """Step 1 alone, exactly as :func:`fit_user` runs it (same seeds, so the same requests)."""
+    config = config or SynthesizeMeConfig()
+    return bootstrap_reasoning(
+        list(user_split.train), list(user_split.val), client,
+        seed=derive_seed(config.seed, user_split.user_id), n_candidates=config.n_candidates,
+        subset_size=config.subset_size, include_full_set=config.include_full_set,
+        templates=_templates(config))
+
+
 def fit_user(user_split: UserSplit, client: Any,
              config: SynthesizeMeConfig | None = None) -> SynthesizeMeArtifact:
     """Fit SynthesizeMe on one user's train + validation preferences (never test)."""
@@ -75,12 +98,7 @@ def fit_user(user_split: UserSplit, client: Any,
             f"User {user_split.user_id!r} has no training preferences; SynthesizeMe needs at "
             "least one (the paper uses 5-15). Give this user 'train' rows or leave them out.")
     seed = derive_seed(config.seed, user_split.user_id)
-    templates = {
-        "judge_default": load_template(config.judge_default).id,
-        "judge_personalized": load_template(config.judge_personalized).id,
-        "persona_synthesis": load_template(config.persona_instruction).id,
-        "generation": load_template(config.generation).id,
-    }
+    templates = _templates(config)
     fallbacks: list[str] = []
     if not val:
         fallbacks.append("no validation pairs: candidate 0 taken in both searches, unscored")
@@ -149,11 +167,3 @@ class SynthesizeMe:
                       order: Order) -> ChatRequest:
         return state.judge_request(preference, order)
 
-
-def spend_table(artifacts: Sequence[SynthesizeMeArtifact]) -> list[dict[str, Any]]:
-    """Rows (user, step, requests, tokens) of what each fit spent, for a notebook table."""
-    rows = []
-    for art in artifacts:
-        for step, s in art.spend.items():
-            rows.append({"user_id": art.user_id, "step": step, **s.to_dict()})
-    return rows
