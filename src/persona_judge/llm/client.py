@@ -7,8 +7,11 @@ Every LLM call in the study goes through :class:`LLMClient`, built with
 2. in ``replay`` cache mode, nowhere: a miss raises :class:`ReplayMissError`
    naming the call;
 3. in a dry run, a placeholder -- no network call; tokens and dollars are
-   estimated, and ``judge`` returns a choice derived from the request hash so
-   pipelines follow realistic paths;
+   estimated (prompt: chars/4 + 4 per message; completion: ``max_tokens`` or
+   ``dry_run_completion_tokens``), and ``judge`` returns a choice derived from
+   the request hash so pipelines follow realistic paths.  Repeats within the
+   run count as cache hits, as they would for real, so the call count equals a
+   real run's whenever real answers parse first time and no call fails;
 4. the endpoint, through the ``together`` SDK, at most ``max_concurrency``
    calls in flight and within the ``rpm``/``tpm`` limits.  An attempt that
    fails with 429, 408/409, 5xx, a timeout, a dropped connection or a malformed
