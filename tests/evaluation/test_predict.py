@@ -91,3 +91,43 @@ def test_fit_failure_names_the_user(setup) -> None:
     user = UserSplit("empty-user", (), (), ())
     with pytest.raises(RuntimeError, match="failed for user 'empty-user'"):
         fit_users(SynthesizeMe(), [user], client, progress=False)
+
+
+def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:
+    from persona_judge.evaluation.main_results import MainResults, run_main_results
+    from persona_judge.evaluation.report import beside_paper, pooled_accuracy
+    from persona_judge.method.smoke import smoke_responder
+
+    def p(name: str, split: str) -> Preference:
+        return Preference("u1", name, (Turn("user", f"question {name}"),),
+                          Turn("assistant", f"short {name}"),
+                          Turn("assistant", f"a much longer answer to {name}"), split)
+
+    user = UserSplit("u1", tuple(p(f"t{i}", "train") for i in range(4)),
+                     tuple(p(f"v{i}", "val") for i in range(2)),
+                     tuple(p(f"s{i}", "test") for i in range(3)))
+    monkeypatch.delenv("LLM_BASE_URL", raising=False)
+    with StandInServer(responder=smoke_responder) as server:
+        client = client_from_env("m", cache_path=tmp_path / "c.sqlite", base_url=server.url,
+                                 progress=False)
+        results = run_main_results([user], client, progress=False)
+        client.close()
+    frame = results.judgments
+    assert sorted(frame["method"].unique()) == ["SynthesizeMe (persona + demos)",
+                                                "SynthesizeMe (persona only)", "default judge"]
+    assert (frame.groupby("method").size() == 6).all()  # 3 test pairs x 2 orders each
+    spend = results.spend.set_index("stage")
+    # the persona-only ablation reuses the fit: it costs only its 6 test judgments
+    assert spend.loc["evaluate SynthesizeMe (persona only)", "calls"] + spend.loc[
+        "evaluate SynthesizeMe (persona only)", "cache_hits"] == 6
+    assert spend.loc["total", "calls"] == server.requests_seen
+    loaded = MainResults.load(results.save(tmp_path / "run"))
+    assert loaded.artifacts["u1"].to_dict() == results.artifacts["u1"].to_dict()
+    pd_cols = ["method", "pair_id", "order", "correct"]
+    assert loaded.judgments[pd_cols].equals(frame[pd_cols])
+    table = beside_paper(pooled_accuracy(frame, n_resamples=100), "chatbot_arena",
+                         "meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    assert table.set_index("method").loc["default judge",
+                                         "paper (Chatbot Arena, Llama 3.3 70B)"] == 56.69
+    other = beside_paper(pooled_accuracy(frame, n_resamples=100), "prism", "x")
+    assert other["paper (Chatbot Arena, Llama 3.3 70B)"].isna().all()
