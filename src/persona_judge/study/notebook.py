@@ -109,8 +109,13 @@ def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite", **override
         _smoke_servers.append(server)
         atexit.register(server.__exit__, None, None, None)
         cache_dir = Path(tempfile.mkdtemp(prefix="persona-judge-smoke-"))
+        # Always the keyless OpenAI-compatible backend: a real TOGETHER_API_KEY in the
+        # environment must never be sent to the stand-in. No progress bars: a smoke
+        # notebook's outputs are nbval's record and must not vary between runs.
+        overrides = {"progress": False, **overrides}
         return client_from_env(model, cache_path=cache_dir / "llm-smoke.sqlite",
-                               cache_mode=cache_mode, base_url=server.url, **overrides)
+                               cache_mode=cache_mode, base_url=server.url,
+                               backend="openai-compatible", **overrides)
     if not endpoint_configured():
         raise RuntimeError(
             "No LLM endpoint is configured. Set TOGETHER_API_KEY (Together AI) or LLM_BASE_URL "
