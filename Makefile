@@ -21,16 +21,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 study: setup
-	$(PY) -m persona_judge.study run -p mode=$(MODE) $(ARGS)
+	$(VENV)/bin/persona-judge run -p mode=$(MODE) $(ARGS)
 
 test: setup
 	$(PY) -m pytest
 
 record: setup
-	$(PY) -m persona_judge.study run -p mode=smoke --record --no-book
+	$(VENV)/bin/persona-judge run -p mode=smoke --record --no-book
 
 book: setup
-	$(PY) -m persona_judge.study book
+	$(VENV)/bin/persona-judge book
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks tools
