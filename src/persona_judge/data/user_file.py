@@ -59,7 +59,7 @@ def _read_jsonl(path: Path, source: str) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
+                yield number, json.loads(line.strip())
             except json.JSONDecodeError as err:
                 yield number, PreferenceDataError(
                     source, number, None, f"not valid JSON ({err.msg} at column {err.colno})")
