@@ -5,10 +5,10 @@ import papermill
 import pytest
 import yaml
 
-from persona_judge import paths
+from persona_judge import cli, paths
 from persona_judge.data.benchmark import repo_id
 from persona_judge.data.fixtures import write_fixture
-from persona_judge.study import commands, runner
+from persona_judge.study import runner
 
 
 def _notebook(path, params: str, body: str):
@@ -109,7 +109,7 @@ def test_real_run_without_endpoint_skips_llm_chapters_with_a_page_saying_how(
 def test_real_run_without_data_ends_with_a_message_not_a_traceback(project, monkeypatch,
                                                                   capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    code = commands.main(["run", "-p", "mode=real", "--no-book"])
+    code = cli.main(["run", "-p", "mode=real", "--no-book"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: MichaelR207/prism_personalized_0125 is not in the local copy")

@@ -1,5 +1,5 @@
 import sys
 
-from persona_judge.study.commands import main
+from persona_judge.cli import main
 
 sys.exit(main())

@@ -1,19 +1,17 @@
 """Command-line subcommands that run the study: ``run``, ``book``, ``record``, ``download``.
 
-They are registered on the ``persona-judge`` command (``persona_judge.cli``) and also
-run as ``python -m persona_judge.study``. Expected failures (no data, a failing
-notebook, a bad setting) end with a one-paragraph message and exit status 2, never
-a traceback.
+They are registered on the ``persona-judge`` command (``persona_judge.cli``, which
+``python -m persona_judge.study`` also runs). Expected failures (no data, a failing
+notebook, a bad setting) end there with a one-paragraph message and exit status 2,
+never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-from persona_judge.data.benchmark import BENCHMARKS, DataUnavailableError, download
-from persona_judge.data.validation import PreferenceDataError
+from persona_judge.data.benchmark import BENCHMARKS, download
 from persona_judge.study import runner
 
 
@@ -69,23 +67,3 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
                                          "Hub into data/hub (once)")
     dl.add_argument("dataset", nargs="?", default="all", choices=[*BENCHMARKS, "all"])
     dl.set_defaults(handler=_download)
-
-
-EXPECTED_ERRORS = (runner.StudyRunError, DataUnavailableError, PreferenceDataError,
-                   FileNotFoundError)
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    """Run a parsed subcommand; expected failures print a message and return 2."""
-    try:
-        return args.handler(args)
-    except EXPECTED_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m persona_judge.study",
-                                     description="Run the SynthesizeMe study.")
-    add_study_commands(parser.add_subparsers(dest="command", required=True))
-    return dispatch(parser.parse_args(argv))
