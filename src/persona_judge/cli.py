@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -35,11 +34,10 @@ SMOKE_LABEL = ("SMOKE RUN: fitted against a scripted stand-in model on this mach
 
 # -- fit ---------------------------------------------------------------------------------
 def _fit(args: argparse.Namespace) -> int:
-    from persona_judge import paths
     from persona_judge.data import group_by_user, load_preferences_file
     from persona_judge.evaluation.predict import fit_users
-    from persona_judge.llm import client_from_env, endpoint_configured
     from persona_judge.method.synthesizeme import SynthesizeMe, SynthesizeMeConfig
+    from persona_judge.study.notebook import real_llm, smoke_llm
 
     report = load_preferences_file(args.prefs_file, seed=args.seed)
     users = list(group_by_user(report.preferences).values())
@@ -51,22 +49,10 @@ def _fit(args: argparse.Namespace) -> int:
                                 persona_instruction=args.persona_instruction, seed=args.seed)
     with ExitStack() as stack:
         if args.smoke:
-            from persona_judge.llm.standin import StandInServer
-            from persona_judge.method.smoke import smoke_responder
-
-            server = stack.enter_context(StandInServer(responder=smoke_responder))
-            cache = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "smoke.sqlite"
-            client = client_from_env(args.model, cache_path=cache, base_url=server.url,
-                                     progress=False)
+            client = stack.enter_context(smoke_llm(args.model))
         else:
-            if not endpoint_configured():
-                raise RuntimeError(
-                    "No LLM endpoint is configured. Set TOGETHER_API_KEY (Together AI) or "
-                    "LLM_BASE_URL (any OpenAI-compatible server, e.g. http://localhost:8000/v1)"
-                    ", or try the pipeline first with --smoke.")
-            client = client_from_env(args.model, cache_path=args.cache or paths.cache_path("real"),
-                                     progress=False)
-        stack.callback(client.close)
+            client = real_llm(args.model, cache_path=args.cache, progress=False)
+            stack.callback(client.close)
         artifacts = fit_users(SynthesizeMe(config), users, client)
         out = Path(args.out)
         for user in users:

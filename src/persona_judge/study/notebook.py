@@ -15,6 +15,8 @@ from __future__ import annotations
 import atexit
 import random
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,6 @@ SMOKE_BANNER = (
     "{llm}. Its numbers only show that the code runs end to end; they say nothing about "
     "SynthesizeMe. See *How to reproduce* for a real run."
 )
-_smoke_servers: list[Any] = []
 
 
 def _display_markdown(text: str) -> None:
@@ -90,36 +91,60 @@ def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> li
     return [u for i, u in enumerate(ordered) if i in keep]
 
 
-def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite", **overrides: Any
-             ) -> LLMClient:
-    """The study's cached LLM client for this run mode.
+@contextmanager
+def smoke_llm(model: str, *, cache_path: str | Path | None = None, **overrides: Any
+              ) -> Iterator[LLMClient]:
+    """A client wired to a local stand-in server with scripted answers, for smoke runs.
 
-    Smoke: a local stand-in OpenAI-compatible server (scripted answers) and a
-    throw-away cache. Real: the endpoint from the environment (``TOGETHER_API_KEY``
-    or ``LLM_BASE_URL``) and the persistent cache ``data/cache/llm-real.sqlite``.
+    Always the keyless OpenAI-compatible backend, so a real ``TOGETHER_API_KEY`` in
+    the environment is never sent to the stand-in; no progress bars by default, so
+    a smoke notebook's outputs (nbval's record) do not vary between runs. Without
+    ``cache_path`` the cache is a throw-away file, removed on exit.
+    """
+    from persona_judge.llm import client_from_env
+    from persona_judge.llm.standin import StandInServer
+    from persona_judge.method.smoke import smoke_responder
+
+    with ExitStack() as stack:
+        server = stack.enter_context(StandInServer(responder=smoke_responder))
+        if cache_path is None:
+            cache_dir = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="persona-judge-smoke-"))
+            cache_path = Path(cache_dir) / "llm-smoke.sqlite"
+        client = client_from_env(model, cache_path=cache_path, base_url=server.url,
+                                 backend="openai-compatible",
+                                 **{"progress": False, **overrides})
+        stack.callback(client.close)
+        yield client
+
+
+def real_llm(model: str, *, cache_path: str | Path | None = None, **overrides: Any
+             ) -> LLMClient:
+    """The client for the endpoint in the environment, with the persistent real-run cache.
+
+    Raises a message that says how to configure an endpoint (or use smoke mode) when
+    neither ``TOGETHER_API_KEY`` nor ``LLM_BASE_URL`` is set.
     """
     from persona_judge.llm import client_from_env, endpoint_configured
 
-    if check_mode(mode) == "smoke":
-        from persona_judge.llm.standin import StandInServer
-        from persona_judge.method.smoke import smoke_responder
-
-        server = StandInServer(responder=smoke_responder)
-        server.__enter__()
-        _smoke_servers.append(server)
-        atexit.register(server.__exit__, None, None, None)
-        cache_dir = Path(tempfile.mkdtemp(prefix="persona-judge-smoke-"))
-        # Always the keyless OpenAI-compatible backend: a real TOGETHER_API_KEY in the
-        # environment must never be sent to the stand-in. No progress bars: a smoke
-        # notebook's outputs are nbval's record and must not vary between runs.
-        overrides = {"progress": False, **overrides}
-        return client_from_env(model, cache_path=cache_dir / "llm-smoke.sqlite",
-                               cache_mode=cache_mode, base_url=server.url,
-                               backend="openai-compatible", **overrides)
     if not endpoint_configured():
         raise RuntimeError(
             "No LLM endpoint is configured. Set TOGETHER_API_KEY (Together AI) or LLM_BASE_URL "
             "(any OpenAI-compatible server, e.g. http://localhost:8000/v1) in the environment, "
-            "or run this notebook in smoke mode (-p mode smoke).")
-    return client_from_env(model, cache_path=paths.cache_path("real"), cache_mode=cache_mode,
+            "or use smoke mode (-p mode smoke in a notebook, --smoke for `persona-judge fit`).")
+    return client_from_env(model, cache_path=cache_path or paths.cache_path("real"),
                            **overrides)
+
+
+def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite", **overrides: Any
+             ) -> LLMClient:
+    """The study's cached LLM client for a notebook in this run mode.
+
+    Smoke: ``smoke_llm``, kept open until the kernel exits. Real: ``real_llm``, the
+    endpoint from the environment and ``data/cache/llm-real.sqlite``.
+    """
+    if check_mode(mode) == "smoke":
+        context = smoke_llm(model, cache_mode=cache_mode, **overrides)
+        atexit.register(context.__exit__, None, None, None)
+        return context.__enter__()
+    return real_llm(model, cache_mode=cache_mode, **overrides)
