@@ -33,4 +33,4 @@ book: setup
 	$(VENV)/bin/persona-judge book
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff check src tests benchmarks
