@@ -19,6 +19,7 @@ from typing import Literal
 
 from persona_judge import paths
 from persona_judge.data.validation import LoadReport, OnError, validate_rows
+from persona_judge.errors import PersonaJudgeError
 
 Mode = Literal["real", "smoke"]
 
@@ -31,7 +32,7 @@ PAPER_USER_COUNTS = {"chatbot_arena": 131, "prism": 723}
 _HF_SPLIT_TO_SPLIT = {"train": "train", "validation": "val", "val": "val", "test": "test"}
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(PersonaJudgeError, RuntimeError):
     """The benchmark is neither cached locally nor reachable; the message says what to do."""
 
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from persona_judge.data.records import ROLES, SPLITS, Preference, UserSplit, group_by_user
+from persona_judge.errors import PersonaJudgeError
 
 OnError = Literal["raise", "skip"]
 REQUIRED_FIELDS = ("user_id", "conversation_id", "context", "chosen", "rejected", "split")
 
 
-class PreferenceDataError(ValueError):
+class PreferenceDataError(PersonaJudgeError, ValueError):
     """A preference row (or a user's set of rows) is not usable.
 
     ``source`` names the file or dataset, ``row`` is 1-based (``None`` for a

@@ -43,6 +43,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_base, wait_exponential_jitter
 from tqdm.auto import tqdm
 
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.llm.cache import CACHE_MODES, ResponseCache, request_key
 from persona_judge.llm.endpoint import (
     BASE_URL_ENV,
@@ -77,7 +78,7 @@ R = TypeVar("R")
 DRY_RUN_TEXT = "[dry run: no LLM call was made]"
 
 
-class ReplayMissError(LookupError):
+class ReplayMissError(PersonaJudgeError, LookupError):
     """Replay-only mode met a request that the cache has never seen."""
 
 

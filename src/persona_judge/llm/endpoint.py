@@ -41,6 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import together
 
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.llm.schema import ChatRequest
 
 __all__ = [
@@ -74,11 +75,11 @@ _HOW_TO_CONFIGURE = (
 )
 
 
-class NoEndpointError(RuntimeError):
+class NoEndpointError(PersonaJudgeError, RuntimeError):
     """A real call was needed but no endpoint is configured."""
 
 
-class EndpointConfigError(RuntimeError):
+class EndpointConfigError(PersonaJudgeError, RuntimeError):
     """The endpoint refused us for a reason no retry can fix (bad key, unknown model)."""
 
 

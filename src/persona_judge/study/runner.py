@@ -32,11 +32,12 @@ import nbformat
 import yaml
 
 from persona_judge import paths
+from persona_judge.errors import PersonaJudgeError
 
 ROOT_KEYS = ("mode", "dataset", "model", "max_users", "seed", "n_candidates", "m_candidates")
 
 
-class StudyRunError(RuntimeError):
+class StudyRunError(PersonaJudgeError, RuntimeError):
     """A notebook of the study failed, or the study cannot start; the message says which."""
 
 

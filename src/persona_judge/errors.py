@@ -1,0 +1,14 @@
+"""The study's expected problems: one base class, so a bug is never mistaken for bad input.
+
+Every problem a user can cause or fix (a bad preferences file, missing data, no or a
+broken LLM endpoint, a bad setting, an output folder that cannot be written) raises a
+subclass of :class:`PersonaJudgeError` whose message is one paragraph naming the file,
+row, setting or endpoint and what to do. The command line prints such messages and
+exits with status 2; any other exception is a bug and keeps its traceback (exit 1).
+"""
+
+from __future__ import annotations
+
+
+class PersonaJudgeError(Exception):
+    """An expected problem with input, data, configuration or the endpoint (not a bug)."""
