@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 MODE   ?= real
 ARGS   ?=
 
-.PHONY: setup study test record book lint
+.PHONY: setup study test record book lint browser-setup browser-test
 
 setup: $(STAMP)
 
@@ -34,3 +34,20 @@ book: setup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
+
+# The book in a real browser: system Chromium (Debian package) driven by Playwright.
+# Idempotent; fails with a clear message if Chromium cannot be installed here.
+browser-setup: setup
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Chromium (apt-get install chromium)"; \
+	  apt-get install -y chromium >/dev/null 2>&1 || \
+	  { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; }; } || true
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Chromium is not installed and could not be installed (needs apt-get as root)."; \
+	  exit 3; }
+	@test -f $(VENV)/.browser-installed -a $(VENV)/.browser-installed -nt pyproject.toml || { \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,browser]" && \
+	  touch $(VENV)/.browser-installed; }
+
+browser-test: browser-setup
+	$(PY) -m pytest tests/browser -p no:cacheprovider

@@ -103,7 +103,7 @@ def test_real_run_without_endpoint_skips_llm_chapters_with_a_page_saying_how(
     assert "TOGETHER_API_KEY" in page.cells[1].source and "LLM_BASE_URL" in page.cells[1].source
     assert _outputs(written[0]).strip() == "real 3 chapter"
     status = (project / "book" / "generated" / "run_status.md").read_text()
-    assert "Not executed (no LLM endpoint configured): llm." in status
+    assert "Not executed: llm (no LLM endpoint configured)." in status
 
 
 def test_real_run_without_data_ends_with_a_message_not_a_traceback(project, monkeypatch,
@@ -135,3 +135,132 @@ def test_every_study_notebook_declares_parseable_parameters_and_has_no_outputs()
         assert "mode" in declared
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
             f"{chapter.name}: keep notebooks/ free of outputs (the runner executes them)"
+
+
+# -- settings precedence, grids, optional chapters, pages --------------------------------
+
+
+@pytest.fixture
+def grid_project(project):
+    nb = project / "notebooks"
+    _notebook(nb / "cells.ipynb", 'mode = "real"\ndataset = "d"\nmodel = "m"\nseed = 0',
+              "print(dataset, model, seed)")
+    _notebook(nb / "gated.ipynb", 'mode = "real"',
+              "from persona_judge.data.benchmark import DataUnavailableError\n"
+              "raise DataUnavailableError('access to the raw data was refused')")
+    _notebook(nb / "buggy.ipynb", 'mode = "real"', "raise KeyError('a bug, not bad input')")
+    return project
+
+
+def test_settings_precedence_study_then_chapter_then_grid_then_command_line(grid_project):
+    config = runner.load_config(overrides={})
+    config["seed"] = 1
+    config["notebooks"] = [{"name": "cells", "parameters": {"seed": 2, "model": "chapter-m"},
+                            "grid": {"model": ["g1", "g2"]}}]
+    chapter = runner.chapters(config)[0]
+    cells = runner.expand(chapter)
+    assert [c.cell for c in cells] == [{"model": "g1"}, {"model": "g2"}]
+    # grid beats chapter parameters, chapter parameters beat study.yaml
+    assert runner.notebook_parameters(cells[0], config, {}) == {
+        "mode": "smoke", "dataset": "prism", "model": "g1", "seed": 2}
+    # the command line beats everything, and narrows a grid axis to its value
+    narrowed = runner.expand(chapter, {"model": "cli-m"})
+    assert [c.cell for c in narrowed] == [{"model": "cli-m"}]
+    assert runner.notebook_parameters(narrowed[0], config, {"model": "cli-m", "seed": 7}) == {
+        "mode": "smoke", "dataset": "prism", "model": "cli-m", "seed": 7}
+
+
+def test_a_grid_chapter_runs_once_per_cell_into_its_own_pages(grid_project):
+    config = runner.load_config()
+    config["notebooks"] = [{"name": "cells", "grid": {"dataset": ["prism", "chatbot_arena"],
+                                                      "model": ["org/Big-70B", "org/Small-8B"]}}]
+    written = runner.run_study(config, {})
+    names = [p.relative_to(grid_project / "book" / "executed").as_posix() for p in written]
+    assert names == ["cells/prism--big-70b.ipynb", "cells/prism--small-8b.ipynb",
+                     "cells/chatbot_arena--big-70b.ipynb".replace("_", "-"),
+                     "cells/chatbot-arena--small-8b.ipynb"]
+    assert _outputs(written[3]).strip() == "chatbot_arena org/Small-8B 3"
+
+
+def test_an_optional_chapter_with_an_expected_problem_becomes_a_page_and_the_run_goes_on(
+        grid_project):
+    config = runner.load_config()
+    config["notebooks"] = [{"name": "gated", "optional": True}, "ok"]
+    written = runner.run_study(config, {})
+    page = nbformat.read(written[0], as_version=4)
+    assert "access to the raw data was refused" in page.cells[1].source
+    assert _outputs(written[1]).strip() == "smoke 3 x"
+    status = (grid_project / "book" / "generated" / "run_status.md").read_text()
+    assert "Not executed: gated (stopped: DataUnavailableError)" in status
+
+
+def test_an_optional_chapter_with_a_bug_still_stops_the_run(grid_project):
+    config = runner.load_config()
+    config["notebooks"] = [{"name": "buggy", "optional": True}, "ok"]
+    with pytest.raises(runner.StudyRunError, match="KeyError"):
+        runner.run_study(config, {})
+
+
+def test_unknown_chapter_keys_and_bad_grids_are_named(grid_project):
+    config = runner.load_config()
+    config["notebooks"] = [{"name": "ok", "need_llm": True}]
+    with pytest.raises(runner.StudyRunError, match="unknown key.*need_llm"):
+        runner.chapters(config)
+    config["notebooks"] = [{"name": "ok", "grid": {"model": "one"}}]
+    with pytest.raises(runner.StudyRunError, match="grid"):
+        runner.chapters(config)
+
+
+def test_executed_pages_hide_plumbing_and_say_how_to_rerun(project):
+    config = runner.load_config()
+    written = runner.run_study(config, {"seed": 9})
+    nb = nbformat.read(written[0], as_version=4)
+    tags = {c.get("id"): c.metadata.get("tags", []) for c in nb.cells}
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "remove-cell" in params.metadata["tags"]
+    assert "remove-cell" in injected.metadata["tags"]
+    body = nb.cells[-1]
+    assert "hide-input" in body.metadata.get("tags", [])
+    box = nb.cells[1]
+    assert box.cell_type == "markdown" and "Rerun this chapter" in box.source, tags
+    assert "persona-judge run --only ok -p seed=9" in box.source
+    assert "papermill notebooks/ok.ipynb" in box.source and "-p label chapter" in box.source
+    assert "-p seed 9" in box.source
+
+
+def test_papermill_command_round_trips_every_value_type():
+    command = runner.pages.papermill_command(
+        "c", {"mode": "smoke", "max_users": None, "seed": 3, "flag": True,
+              "llm_settings": {"timeout": 30}, "name": "two words"})
+    assert "-p max_users None" in command and "-p seed 3" in command
+    assert "-y 'llm_settings: {timeout: 30}'" in command
+    assert "-p name 'two words'" in command
+
+
+def test_a_skipped_chapter_glues_not_run_for_every_key_the_book_uses(project, monkeypatch):
+    book = project / "book"
+    book.mkdir()
+    (book / "intro.md").write_text("Result: {glue:text}`executed/llm.ipynb::headline`.\n"
+                                   "```{glue} executed/llm.ipynb::table\n```\n")
+    for name in ("prism",):
+        write_fixture(name, paths.hub_dir() / repo_id(name))
+    monkeypatch.setattr(runner, "_endpoint_configured", lambda: False)
+    written = runner.run_study(runner.load_config(overrides={"mode": "real"}), {"mode": "real"})
+    glued = {o.metadata["scrapbook"]["name"]: o.data["text/plain"]
+             for c in nbformat.read(written[1], as_version=4).cells if c.cell_type == "code"
+             for o in c.outputs}
+    assert glued == {"headline": "'not run'", "table": "'not run'"}
+
+
+def test_a_run_into_another_site_leaves_the_checkout_alone(project, tmp_path_factory):
+    (project / "_config.yml").write_text("title: t\n")
+    (project / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (project / "book").mkdir()
+    (project / "book" / "intro.md").write_text("# Intro\n")
+    site = runner.Site(tmp_path_factory.mktemp("site"))
+    written = runner.run_study(runner.load_config(), {}, site=site)
+    assert all(site.root in p.parents for p in written)
+    assert (site.root / "_config.yml").is_file() and (site.root / "book" / "intro.md").is_file()
+    assert not (project / "book" / "executed").exists()
+    assert not (project / "book" / "generated").exists()

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from persona_judge.data.benchmark import BENCHMARKS, download
 from persona_judge.study import runner
+from persona_judge.study.book import Site
 
 
 def _run(args: argparse.Namespace) -> int:
     overrides = dict(runner.parse_override(p) for p in args.param)
     config = runner.load_config(args.config, overrides)
     start = time.monotonic()
-    written = runner.run_study(config, overrides, only=args.only or None)
-    print(f"Executed {len(written)} notebook(s) into {runner.executed_dir()} "
+    site = Site(Path(args.site).resolve()) if args.site else Site.default()
+    written = runner.run_study(config, overrides, only=args.only or None, site=site)
+    print(f"Executed {len(written)} notebook(s) into {site.executed_dir} "
           f"in {time.monotonic() - start:.0f} s.")
     if args.record:
         if config["mode"] != "smoke":
@@ -30,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"recorded {path}")
     if not args.no_book:
         start = time.monotonic()
-        index = runner.build_book()
+        index = runner.build(site)
         print(f"Built the book in {time.monotonic() - start:.0f} s: {index}")
         if config["mode"] == "smoke":
             print("Note: this is a SMOKE RUN on synthetic data and a stand-in model; "
@@ -39,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
-    print(f"Built the book: {runner.build_book()}")
+    site = Site(Path(args.site).resolve()) if args.site else Site.default()
+    print(f"Built the book: {runner.build(site)}")
     return 0
 
 
@@ -58,10 +62,15 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--only", action="append", metavar="NOTEBOOK",
                      help="run just this notebook, e.g. --only 01_benchmark (repeatable)")
     run.add_argument("--no-book", action="store_true", help="execute notebooks only")
+    run.add_argument("--site", default=None, metavar="DIR",
+                     help="write the executed pages and the book into DIR instead of the "
+                          "checkout (book/executed, _build/html)")
     run.add_argument("--record", action="store_true",
                      help="copy the executed smoke notebooks to tests/records (nbval's record)")
     run.set_defaults(handler=_run)
     book = sub.add_parser("book", help="build the Jupyter Book from the executed notebooks")
+    book.add_argument("--site", default=None, metavar="DIR",
+                      help="the folder a previous `run --site DIR` wrote into")
     book.set_defaults(handler=_book)
     dl = sub.add_parser("download", help="download PersonalRewardBench from the Hugging Face "
                                          "Hub into data/hub (once)")

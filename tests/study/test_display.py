@@ -1,0 +1,70 @@
+"""What readers see: number formats at their boundaries, stable and tidy tables, SVG figures."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from persona_judge.study import display
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (66.666666, "66.7"), (0.0, "0.0"), (100, "100.0"), (None, "–"), (math.nan, "–")])
+def test_percentages_have_one_decimal(value, text):
+    assert display.pct(value) == text
+
+
+def test_intervals_and_signed_differences():
+    assert display.with_ci(61.97, 58.04, 65.912) == "62.0 [58.0, 65.9]"
+    assert display.with_ci(61.97, None, 65.9) == "62.0"
+    assert display.signed(5.26) == "+5.3"
+    assert display.signed(-2.0) == "\u22122.0"
+    assert display.signed(0.0) == "+0.0"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.0, "< 0.0001"), (0.00009999, "< 0.0001"), (0.0001, "0.0001"), (0.02312, "0.0231"),
+    (0.5, "0.5"), (1.0, "1"), (None, "–")])
+def test_p_values_never_print_as_zero(value, text):
+    assert display.p_value(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.2312, "$0.23"), (1234.5, "$1,234.50"), (0.004, "< $0.01"), (0.0, "$0.00")])
+def test_dollars(value, text):
+    assert display.dollars(value) == text
+
+
+def test_counts_have_thousands_separators():
+    assert display.count(250982) == "250,982"
+    assert display.count(7.0) == "7"
+
+
+def test_tables_have_no_index_a_stable_id_and_the_chosen_row_in_bold():
+    frame = pd.DataFrame({"method": ["a", "b"], "accuracy": [55.56, 61.0]}, index=[7, 9])
+    html = display.table(frame, name="Main results", formats={"accuracy": display.pct},
+                         highlight=[1]).to_html()
+    again = display.table(frame, name="Main results", formats={"accuracy": display.pct},
+                          highlight=[1]).to_html()
+    assert html == again
+    assert 'id="T_main-results"' in html
+    assert ">55.56<" not in html and ">55.6<" in html  # formatted, not raw
+    assert ">7<" not in html  # the index is hidden
+    rule = html[:html.index("font-weight: bold")].rsplit("}", 1)[-1]  # the rule's selectors
+    assert "row1_col0" in rule and "row1_col1" in rule and "row0" not in rule
+
+
+def test_figures_are_svg_sized_for_the_column_without_a_build_date():
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()  # figures reach the page through its formatters
+    display.setup_figures()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    data, _ = shell.display_formatter.format(fig)
+    plt.close(fig)
+    assert "image/svg+xml" in data and "image/png" not in data
+    assert "<dc:date>" not in data["image/svg+xml"]
+    assert fig.get_size_inches()[0] == pytest.approx(display.COLUMN_WIDTH)
+    assert plt.rcParams["xtick.labelsize"] >= 10
