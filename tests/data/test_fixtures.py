@@ -95,3 +95,16 @@ def test_parquet_through_pandas_gives_numpy_arrays_the_loader_accepts(tmp_path):
     assert type(frame.iloc[0]["context"]).__module__ == "numpy"
     report = validate_rows(((i, row) for i, row in frame.iterrows()), "pandas")
     assert len(report.preferences) == len(frame)
+
+
+def test_a_fixture_copy_from_an_older_generator_is_rewritten(data_root):
+    from persona_judge.data.benchmark import REVISION_FILE, local_copy
+
+    folder = local_copy("prism", "smoke")
+    write_fixture("prism", folder, seed=9)
+    (folder / "data" / "test-00000-of-00001.parquet").unlink()  # what an old generator left
+    (folder / REVISION_FILE).write_text('{"fixture_seed": 9}')
+    report = load_benchmark("prism", "smoke", on_error="skip")
+    assert report.revision == "fixture (synthetic, seed 0)"
+    assert report.n_rows == len(fixture_rows("prism"))
+    assert len(list(folder.glob("data/*.parquet"))) == 3

@@ -298,18 +298,20 @@ def load_benchmark(
 ) -> LoadReport:
     """Load one PersonalRewardBench dataset as validated ``Preference`` records.
 
-    ``mode="smoke"`` reads (and, the first time, generates) the fixture copy;
+    ``mode="smoke"`` reads the fixture copy (generated on first use, and again when
+    an older generator wrote it);
     ``mode="real"`` reads the Hub copy of the pinned ``revision`` (default:
     ``study.yaml``), downloading it once. With ``on_error="skip"`` and
     ``max_bad_rows`` (a share, e.g. 0.02) the load fails if more than that share
     of rows is bad. ``report.revision`` names the copy that was read.
     """
     if mode == "smoke":
-        from persona_judge.data.fixtures import write_fixture
+        from persona_judge.data.fixtures import FIXTURE_VERSION, write_fixture
 
         folder = local_copy(dataset, "smoke")
-        if not _is_populated(folder):
-            write_fixture(dataset, folder)
+        record = read_revision_record(folder) if folder.is_dir() else None
+        if not _is_populated(folder) or (record or {}).get("fixture_version") != FIXTURE_VERSION:
+            write_fixture(dataset, folder)  # first use, or written by an older generator
         source = f"fixture copy of {repo_id(dataset)} (smoke run)"
     elif mode == "real":
         folder = download(dataset, offline=offline, revision=revision)

@@ -68,6 +68,8 @@ JUDGE_MODELS = (
     "meta-llama/Llama-3.1-70B-Instruct",
 )
 FIXTURE_SEED = 0
+# Bump when the generated rows change, so copies written by an older generator are rewritten.
+FIXTURE_VERSION = 2
 STYLES = ("brief", "detailed", "playful", "formal")
 _STYLE_TEXT = {
     "brief": "In short: {topic} comes down to one step. Start small.",
@@ -268,6 +270,8 @@ def write_fixture(dataset: str, folder: Path, seed: int = FIXTURE_SEED,
     rows = fixture_rows(dataset, seed=seed, n_users=n_users)
     schema = fixture_schema(dataset)
     folder = Path(folder)
+    for old in folder.glob("data/*.parquet"):  # a fixture copy is generated data: replace it
+        old.unlink()
     (folder / "data").mkdir(parents=True, exist_ok=True)
     for split, hub_name in _SPLIT_FILES:
         part = [r for r in rows if r["split"] == split]
@@ -275,5 +279,6 @@ def write_fixture(dataset: str, folder: Path, seed: int = FIXTURE_SEED,
         pq.write_table(pa.Table.from_pylist(part, schema=schema), target)
     (folder / "README.md").write_text(_CARD.format(repo=repo_id(dataset), seed=seed))
     write_revision_record(folder, repo_id=repo_id(dataset), fixture_seed=seed,
+                          fixture_version=FIXTURE_VERSION,
                           generator="persona_judge.data.fixtures")
     return folder

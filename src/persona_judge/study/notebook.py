@@ -127,7 +127,23 @@ def load_users(
     """
     data = load_benchmark_data(dataset, mode, require=require, revision=revision,
                                max_bad_row_share=max_bad_row_share)
+    note = set_aside_note(data)
+    if note:
+        print(note)
     return sample_users(data.users, max_users, seed)
+
+
+def set_aside_note(data: BenchmarkData) -> str:
+    """One paragraph on what a load left out (bad rows, users set aside); empty if nothing."""
+    parts = []
+    report = data.report
+    if report.skipped:
+        parts.append(f"{report.n_skipped} bad row(s) of {report.n_rows} skipped (the benchmark "
+                     "chapter lists them)")
+    if report.set_aside:
+        parts.append(f"{len(report.set_aside)} user(s) set aside: " + "; ".join(
+            f"{u.user_id} ({u.reason})" for u in report.set_aside))
+    return f"{data.dataset}: " + "; ".join(parts) + "." if parts else ""
 
 
 def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> list[UserSplit]:
