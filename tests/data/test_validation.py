@@ -15,6 +15,7 @@ from persona_judge.data.validation import (
     check_bad_row_share,
     check_unique_pairs,
     check_user_splits,
+    field_pattern,
     validate_rows,
 )
 
@@ -274,3 +275,9 @@ def test_unknown_on_error_setting_is_refused():
     with pytest.raises(ValueError, match="on_error"):
         validate_rows([], "x", on_error="ignore")  # type: ignore[arg-type]
     assert LoadReport("x").summary() == "x: 0 preferences loaded"
+
+
+def test_field_patterns_group_positions_together():
+    assert field_pattern("context[3].role") == field_pattern("context[12].role") == \
+        "context[].role"
+    assert field_pattern(None) == "(row)" and field_pattern("split") == "split"
