@@ -71,7 +71,7 @@ def main() -> None:
                                  args.reasoning_chars)
         start = time.perf_counter()
         report = load_benchmark("prism", "real", offline=True, on_error="skip",
-                                max_bad_rows=0.02)
+                                max_bad_row_share=0.02)
         loaded = time.perf_counter() - start
         users = check_user_splits(report, on_error="skip")
         grouped = time.perf_counter() - start - loaded

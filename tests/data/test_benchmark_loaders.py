@@ -218,11 +218,11 @@ def test_a_dataset_losing_more_than_the_allowed_share_fails(data_root):
         row["split"] = "dev"
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(test_file)), test_file)
     report = load_benchmark("chatbot_arena", "real", offline=True, on_error="skip",
-                            max_bad_rows=0.05)
+                            max_bad_row_share=0.05)
     assert report.n_skipped == 5 and report.n_rows == 130
     with pytest.raises(TooManyBadRowsError, match=r"5 of 130 rows \(3.8%\) are bad"):
         load_benchmark("chatbot_arena", "real", offline=True, on_error="skip",
-                       max_bad_rows=0.02)
+                       max_bad_row_share=0.02)
 
 
 def test_study_settings_pin_revisions_and_the_bad_row_share():
@@ -230,13 +230,13 @@ def test_study_settings_pin_revisions_and_the_bad_row_share():
                 "max_bad_row_share": 0.05}
     assert pinned_revision("prism", settings) == COMMIT_A
     assert pinned_revision("chatbot_arena", settings) is None
-    assert benchmark.max_bad_row_share(settings) == 0.05
-    assert benchmark.max_bad_row_share({}) == benchmark.DEFAULT_MAX_BAD_ROW_SHARE
+    assert benchmark.bad_row_share_setting(settings) == 0.05
+    assert benchmark.bad_row_share_setting({}) == benchmark.DEFAULT_MAX_BAD_ROW_SHARE
     # the project's own study.yaml declares both settings
     assert set(benchmark.study_settings()["hub_revisions"]) == set(benchmark.BENCHMARKS)
-    assert benchmark.max_bad_row_share() == 0.02
+    assert benchmark.bad_row_share_setting() == 0.02
     with pytest.raises(Exception, match="max_bad_row_share' must be a share"):
-        benchmark.max_bad_row_share({"max_bad_row_share": "2%"})
+        benchmark.bad_row_share_setting({"max_bad_row_share": "2%"})
     with pytest.raises(Exception, match="hub_revisions' must map"):
         pinned_revision("prism", {"hub_revisions": "abc"})
 

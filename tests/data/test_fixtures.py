@@ -83,7 +83,7 @@ def test_fixtures_are_seeded_and_texts_visibly_synthetic():
 
 
 def test_the_prism_fixture_carries_two_bad_rows_that_a_study_load_skips(data_root):
-    report = load_benchmark("prism", "smoke", on_error="skip", max_bad_rows=0.02)
+    report = load_benchmark("prism", "smoke", on_error="skip", max_bad_row_share=0.02)
     assert sorted(e.reason for e in report.skipped) == ["duplicate row", "empty"]
     assert report.n_rows == len(fixture_rows("prism"))
     assert load_benchmark("chatbot_arena", "smoke").n_skipped == 0

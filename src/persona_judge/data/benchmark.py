@@ -121,7 +121,7 @@ def pinned_revision(dataset: str, settings: Mapping[str, Any] | None = None) -> 
     return None if value in (None, "") else str(value)
 
 
-def max_bad_row_share(settings: Mapping[str, Any] | None = None) -> float:
+def bad_row_share_setting(settings: Mapping[str, Any] | None = None) -> float:
     """The share of bad rows a study load tolerates per dataset (``max_bad_row_share``)."""
     settings = study_settings() if settings is None else settings
     value = settings.get("max_bad_row_share", DEFAULT_MAX_BAD_ROW_SHARE)
@@ -294,7 +294,7 @@ def load_benchmark(
     offline: bool | None = None,
     on_error: OnError = "raise",
     revision: str | None = None,
-    max_bad_rows: float | None = None,
+    max_bad_row_share: float | None = None,
 ) -> LoadReport:
     """Load one PersonalRewardBench dataset as validated ``Preference`` records.
 
@@ -302,7 +302,7 @@ def load_benchmark(
     an older generator wrote it);
     ``mode="real"`` reads the Hub copy of the pinned ``revision`` (default:
     ``study.yaml``), downloading it once. With ``on_error="skip"`` and
-    ``max_bad_rows`` (a share, e.g. 0.02) the load fails if more than that share
+    ``max_bad_row_share`` (a share, e.g. 0.02) the load fails if more than that share
     of rows is bad. ``report.revision`` names the copy that was read.
     """
     if mode == "smoke":
@@ -320,6 +320,6 @@ def load_benchmark(
         raise ValueError(f"mode must be 'real' or 'smoke', got {mode!r}")
     report = read_local_dataset(folder, source, on_error=on_error)
     report.revision = revision_label(read_revision_record(folder))
-    if on_error == "skip" and max_bad_rows is not None:
-        check_bad_row_share(report, max_bad_rows)
+    if on_error == "skip" and max_bad_row_share is not None:
+        check_bad_row_share(report, max_bad_row_share)
     return report

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from persona_judge import paths
 from persona_judge.data import LoadReport, UserSplit, check_user_splits, load_benchmark
-from persona_judge.data.benchmark import max_bad_row_share as default_bad_row_share
-from persona_judge.data.benchmark import pinned_revision, study_settings
+from persona_judge.data.benchmark import bad_row_share_setting, pinned_revision, study_settings
 
 if TYPE_CHECKING:
     from persona_judge.llm import LLMClient
@@ -102,10 +101,10 @@ def load_benchmark_data(
     """
     settings = study_settings()
     share = max_bad_row_share if max_bad_row_share is not None else \
-        default_bad_row_share(settings)
+        bad_row_share_setting(settings)
     pinned = revision if revision is not None else pinned_revision(dataset, settings)
     report = load_benchmark(dataset, check_mode(mode), on_error="skip",  # type: ignore[arg-type]
-                            revision=pinned, max_bad_rows=share)
+                            revision=pinned, max_bad_row_share=share)
     users = check_user_splits(report, require=require, on_error="skip")
     return BenchmarkData(dataset, report, [users[u] for u in sorted(users)])
 
