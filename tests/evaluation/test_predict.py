@@ -48,24 +48,23 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_both_orders_and_ties_count_as_wrong(setup) -> None:
     server, client = setup
-    users = [
-        UserSplit("u1", (), (), (pref("u1", "c1", "GOOD one", "plain"),
-                                 pref("u1", "c2", "plain", "GOOD other"),
-                                 pref("u1", "c3", "TIE a", "b"))),
-        UserSplit("u2", (), (), (pref("u2", "c1", "GOOD x", "y"),)),
-    ]
+    good1, wrong, tied = (pref("u1", "c1", "GOOD one", "plain"),
+                          pref("u1", "c2", "plain", "GOOD other"), pref("u1", "c3", "TIE a", "b"))
+    good2 = pref("u2", "c1", "GOOD x", "y")
+    users = [UserSplit("u1", (), (), (good1, wrong, tied)), UserSplit("u2", (), (), (good2,))]
     method = DefaultJudgeMethod()
     assert isinstance(method, PreferenceMethod)
     states = fit_users(method, users, client, progress=False)
     assert server.requests_seen == 0  # the default judge fits nothing
     records = evaluate(method, users, client, states)
     assert server.requests_seen == 8 and len(records) == 8
-    by = {(r.pair_id, r.order): r for r in records}
-    for pair in ("u1/c1", "u2/c1"):  # chosen contains GOOD: right in both orders
+    by = {(r.pair_id, r.order): r for r in records}  # pair ids are opaque: key by the record's
+    for pair in (good1.pair_id, good2.pair_id):  # chosen contains GOOD: right in both orders
         assert by[(pair, "chosen_first")].choice == "A" and by[(pair, "chosen_first")].correct
         assert by[(pair, "rejected_first")].choice == "B" and by[(pair, "rejected_first")].correct
-    assert not by[("u1/c2", "chosen_first")].correct and not by[("u1/c2", "rejected_first")].correct
-    tie = [by[("u1/c3", o)] for o in ("chosen_first", "rejected_first")]
+    assert not by[(wrong.pair_id, "chosen_first")].correct
+    assert not by[(wrong.pair_id, "rejected_first")].correct
+    tie = [by[(tied.pair_id, o)] for o in ("chosen_first", "rejected_first")]
     assert all(r.choice is None and not r.correct for r in tie)
     table = pooled_accuracy(records_frame(records), n_resamples=200)
     assert table.loc[0, "accuracy"] == pytest.approx(100 * 4 / 8)

@@ -1,18 +1,21 @@
-"""Descriptive statistics of the benchmark: who the users are and what they judged.
+"""Descriptive statistics of the benchmark: who the users are, what they judged, what was lost.
 
-Used by the benchmark chapter. Tables are pandas DataFrames, one row per
-preference or per user; the figure is a seaborn/matplotlib figure the notebook
-shows. Lengths are in characters (a tokenizer would tie the chapter to a model).
+Used by the benchmark chapter. Tables are pandas DataFrames with plain columns
+(no index to read around) and rounded numbers; figures are matplotlib figures
+the notebook shows. Lengths are in characters (a tokenizer would tie the chapter
+to a model). The per-user split tables count *every* user in the data, including
+those a study sets aside, because they describe the benchmark as published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from persona_judge.data.benchmark import PAPER_USER_COUNTS
-from persona_judge.data.records import SPLITS, UserSplit
+from persona_judge.data.records import SPLITS, UserSplit, group_by_user
+from persona_judge.data.validation import LoadReport, field_pattern
 
 
 def preference_table(users: Sequence[UserSplit]) -> pd.DataFrame:
@@ -43,6 +46,12 @@ def user_table(users: Sequence[UserSplit]) -> pd.DataFrame:
         columns=["user_id", "train", "val", "test", "total"])
 
 
+def all_users(report: LoadReport) -> list[UserSplit]:
+    """Every user of a loaded dataset, whatever their splits, in id order."""
+    users = group_by_user(report.preferences)
+    return [users[u] for u in sorted(users)]
+
+
 def overview(dataset: str, users: Sequence[UserSplit], *, sampled_from: int | None = None
              ) -> pd.DataFrame:
     """The headline table: users and preferences here, beside the paper's user count."""
@@ -64,11 +73,97 @@ def overview(dataset: str, users: Sequence[UserSplit], *, sampled_from: int | No
     return pd.DataFrame({"value": values}).rename_axis(dataset)
 
 
+def split_size_summary(users_by_dataset: Mapping[str, Sequence[UserSplit]]) -> pd.DataFrame:
+    """Per dataset and split: how many pairs users hold (quartiles) and how many hold 0 or 1.
+
+    One row per (dataset, split); the method needs training pairs to learn from and
+    uses validation pairs to choose among candidates, so users with 0 or 1 of
+    either are the ones that take a documented fallback or are set aside.
+    """
+    rows = []
+    for name, users in users_by_dataset.items():
+        table = user_table(users)
+        for split in SPLITS:
+            counts = table[split]
+            rows.append({
+                "dataset": name, "split": split, "users": len(table),
+                "pairs": int(counts.sum()),
+                "min": int(counts.min()) if len(table) else 0,
+                "median": float(counts.median()) if len(table) else 0.0,
+                "mean": round(float(counts.mean()), 1) if len(table) else 0.0,
+                "max": int(counts.max()) if len(table) else 0,
+                "users with 0": int((counts == 0).sum()),
+                "users with 1": int((counts == 1).sum()),
+            })
+    return pd.DataFrame(rows)
+
+
+def hub_split_crosstab(report: LoadReport) -> pd.DataFrame:
+    """Rows by the Hub's split name (the parquet file they sit in) against their ``split`` column.
+
+    A diagonal table means the Hub's splits are the per-user splits; anything
+    off the diagonal shows the two disagree (the rows' column is what the study uses).
+    """
+    frame = pd.DataFrame({
+        "Hub file split": [o.part or "(unnamed)" for o in report.origins],
+        "row split": [p.split for p in report.preferences]})
+    table = pd.crosstab(frame["Hub file split"], frame["row split"])
+    table = table.reindex(columns=[s for s in SPLITS if s in table.columns])
+    order = [s for s in ("train", "validation", "val", "test") if s in table.index]
+    table = table.reindex(order + [s for s in table.index if s not in order])
+    table["total"] = table.sum(axis=1)
+    return table.reset_index().rename_axis(None, axis=1)
+
+
+def skipped_table(reports: Mapping[str, LoadReport]) -> pd.DataFrame:
+    """What each dataset's load skipped, by field and reason, with the first example."""
+    rows = []
+    for name, report in reports.items():
+        groups: dict[tuple[str, str], list] = {}
+        for err in report.skipped:
+            groups.setdefault((field_pattern(err.field), err.reason), []).append(err)
+        for (fld, reason), errs in sorted(groups.items()):
+            rows.append({"dataset": name, "field": fld, "reason": reason, "rows": len(errs),
+                         "share of rows (%)": round(100 * len(errs) / max(report.n_rows, 1), 2),
+                         "first example": str(errs[0])})
+    return pd.DataFrame(rows, columns=["dataset", "field", "reason", "rows", "share of rows (%)",
+                                       "first example"])
+
+
+def set_aside_table(reports: Mapping[str, LoadReport]) -> pd.DataFrame:
+    """The users a study set aside, per dataset, with their split sizes and why."""
+    rows = [{"dataset": name, "user_id": u.user_id, "train": u.train, "val": u.val,
+             "test": u.test, "reason": u.reason}
+            for name, report in reports.items() for u in report.set_aside]
+    return pd.DataFrame(rows, columns=["dataset", "user_id", "train", "val", "test", "reason"])
+
+
 def length_table(prefs: pd.DataFrame) -> pd.DataFrame:
     """Median and quartiles of context and response lengths (characters)."""
     cols = ["context_chars", "chosen_chars", "rejected_chars"]
     return prefs[cols].describe(percentiles=[0.25, 0.5, 0.75]).loc[
         ["count", "25%", "50%", "75%", "max"]].T.round(0)
+
+
+def plot_split_sizes(users_by_dataset: Mapping[str, Sequence[UserSplit]], title: str):
+    """Per dataset, a histogram of per-user train / val / test counts (users per count)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid")
+    names = list(users_by_dataset)
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 3.8), squeeze=False,
+                             constrained_layout=True)
+    for ax, name in zip(axes[0], names, strict=True):
+        long = user_table(users_by_dataset[name]).melt(
+            id_vars="user_id", value_vars=list(SPLITS), var_name="split", value_name="pairs")
+        sns.histplot(long, x="pairs", hue="split", hue_order=list(SPLITS), multiple="dodge",
+                     discrete=True, shrink=0.8, ax=ax)
+        ax.set_title(name)
+        ax.set_xlabel("pairs in the split (per user)")
+        ax.set_ylabel("users")
+    fig.suptitle(title)
+    return fig
 
 
 def plot_benchmark(users: Sequence[UserSplit], title: str):

@@ -4,36 +4,103 @@ Every loader (the Hugging Face benchmark, the fixture copies, a person's own
 preferences file) produces these records and nothing else, so that the method,
 the baselines and the evaluation never see a loader's quirks. Records are plain,
 frozen dataclasses that round-trip through ``to_dict`` / ``from_dict`` (JSON-safe).
+
+Two facts about the real PersonalRewardBench shape these records:
+
+* **Roles.** PRISM stores the model's turns with role ``"model"``; Chatbot Arena
+  and a person's own file use ``"assistant"``. A :class:`Turn` always carries the
+  study's role (``"model"`` becomes ``"assistant"``, see :data:`ROLE_ALIASES`) and
+  keeps the role as published in ``source_role`` (not part of equality), so a
+  record can be written back in the published form.
+* **A preference is not a conversation.** One PRISM conversation yields several
+  pairs (the same context, different chosen / rejected replies), so
+  ``user_id/conversation_id`` does not identify a pair. Every :class:`Preference`
+  has a stored ``pair_id``, unique within a dataset (the loaders check it) and
+  stable across runs: ``<user_id>/<conversation_id>/<10 hex digits>``, the digits
+  being the start of the SHA-256 of the canonical JSON of the context and the
+  two replies (:func:`content_pair_id`). The id is **opaque**: key traces, demos,
+  validation orders and judgments by it, never parse it or rebuild it from parts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 SPLITS = ("train", "val", "test")
 ROLES = ("system", "user", "assistant")
+# Published roles that mean one of ROLES: PRISM's model turns say "model".
+ROLE_ALIASES = {"model": "assistant"}
 
 
 @dataclass(frozen=True)
 class Turn:
-    """One message of a conversation: who spoke and what they said."""
+    """One message of a conversation: who spoke (in the study's roles) and what they said.
+
+    ``source_role`` is the role as the source wrote it when that differs from
+    ``role`` (PRISM's ``"model"``); it is kept for writing records back and is not
+    part of equality: a PRISM turn equals the same turn written with ``"assistant"``.
+    """
 
     role: str
     content: str
+    source_role: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_source(cls, role: str, content: str) -> Turn:
+        """A turn from a published role, mapping aliases (``model`` → ``assistant``)."""
+        mapped = ROLE_ALIASES.get(role, role)
+        return cls(mapped, content, role if mapped != role else None)
+
+    @property
+    def published_role(self) -> str:
+        return self.source_role or self.role
 
     def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+        out = {"role": self.role, "content": self.content}
+        if self.source_role is not None:
+            out["source_role"] = self.source_role
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Turn:
+        """Inverse of ``to_dict``; a published ``{role, content}`` maps its role too."""
+        if data.get("source_role") is not None:
+            return cls(str(data["role"]), str(data["content"]), str(data["source_role"]))
+        return cls.from_source(str(data["role"]), str(data["content"]))
+
+
+def content_pair_id(user_id: str, conversation_id: str, context: Iterable[Turn], chosen: Turn,
+                    rejected: Turn) -> str:
+    """The derived pair id: ``<user>/<conversation>/<10 hex of sha256(canonical content)>``.
+
+    The hash covers the context and both replies in the study's roles, so the
+    id does not change when a source writes ``model`` for ``assistant``; user and
+    conversation are in the prefix only to keep ids readable in tables and logs.
+    """
+    canonical = json.dumps(
+        {"context": [[t.role, t.content] for t in context],
+         "chosen": [chosen.role, chosen.content],
+         "rejected": [rejected.role, rejected.content]},
+        ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
+    return f"{user_id}/{conversation_id}/{digest}"
 
 
 @dataclass(frozen=True)
 class Preference:
     """One user's choice between two responses to the same conversation context.
 
-    ``extra`` keeps the benchmark's construction columns (judge predictions,
-    scores, filter reasoning, ...) when the source has them, so that the default
-    judge baseline and the consensus filter can be recomputed without new calls.
+    ``extra`` keeps the benchmark's construction and judge columns (scores,
+    filter reasoning, the five judges' recorded predictions, ...) when the source
+    has them, so that the default-judge baseline and the consensus filter can be
+    recomputed without new calls; ``validation`` checks their types.
+
+    ``pair_id`` is stored; when not given it is derived from the content
+    (:func:`content_pair_id`), so records built by hand in tests get one too.
     """
 
     user_id: str
@@ -47,11 +114,12 @@ class Preference:
     turns: int | None = None
     flip: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    pair_id: str = ""
 
-    @property
-    def pair_id(self) -> str:
-        """A stable id for this preference within the study (user + conversation)."""
-        return f"{self.user_id}/{self.conversation_id}"
+    def __post_init__(self) -> None:
+        if not self.pair_id:
+            object.__setattr__(self, "pair_id", content_pair_id(
+                self.user_id, self.conversation_id, self.context, self.chosen, self.rejected))
 
     @property
     def query(self) -> str:
@@ -63,6 +131,7 @@ class Preference:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "pair_id": self.pair_id,
             "user_id": self.user_id,
             "conversation_id": self.conversation_id,
             "context": [t.to_dict() for t in self.context],
@@ -80,21 +149,24 @@ class Preference:
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> Preference:
         """Build a record from an already-validated row (see ``validation``)."""
-        known = {"user_id", "conversation_id", "context", "chosen", "rejected", "split",
-                 "dataset", "type", "turns", "flip"}
         return cls(
             user_id=str(row["user_id"]),
             conversation_id=str(row["conversation_id"]),
-            context=tuple(Turn(str(t["role"]), str(t["content"])) for t in row["context"]),
-            chosen=Turn(str(row["chosen"]["role"]), str(row["chosen"]["content"])),
-            rejected=Turn(str(row["rejected"]["role"]), str(row["rejected"]["content"])),
+            context=tuple(Turn.from_dict(t) for t in row["context"]),
+            chosen=Turn.from_dict(row["chosen"]),
+            rejected=Turn.from_dict(row["rejected"]),
             split=str(row["split"]),
             dataset=str(row.get("dataset") or ""),
             type=str(row.get("type") or ""),
             turns=None if row.get("turns") is None else int(row["turns"]),
             flip=None if row.get("flip") is None else bool(row["flip"]),
-            extra={k: v for k, v in row.items() if k not in known},
+            extra={k: v for k, v in row.items() if k not in _RECORD_FIELDS},
+            pair_id=str(row.get("pair_id") or ""),
         )
+
+
+_RECORD_FIELDS = frozenset({"pair_id", "user_id", "conversation_id", "context", "chosen",
+                            "rejected", "split", "dataset", "type", "turns", "flip"})
 
 
 @dataclass(frozen=True)
@@ -130,7 +202,7 @@ def group_by_user(preferences: Iterable[Preference]) -> dict[str, UserSplit]:
     """Group preferences into per-user splits, keeping each user's original order.
 
     Users are returned in order of first appearance. No check is made here that a
-    user has validation or test data: ``validation.check_user_splits`` does that
+    user has the splits a study needs: ``validation.check_user_splits`` does that
     and names the user.
     """
     buckets: dict[str, dict[str, list[Preference]]] = {}

@@ -1,7 +1,8 @@
 """The few calls every chapter notebook makes: banner, users, LLM client.
 
 A notebook starts with ``show_mode_banner(mode)`` so that a smoke run can never be
-mistaken for a result, loads its users with ``load_users`` and, if it needs a
+mistaken for a result, loads its users with ``load_users`` (the benchmark chapter:
+``load_benchmark_data``, which also returns what was skipped) and, if it needs a
 model, gets the study's one cached client from ``open_llm``. In smoke mode that
 client talks, through the real HTTP code path, to a local stand-in server that
 answers from a scripted responder, with a fresh cache per kernel so a smoke
@@ -17,11 +18,13 @@ import random
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from persona_judge import paths
-from persona_judge.data import UserSplit, check_user_splits, load_benchmark
+from persona_judge.data import LoadReport, UserSplit, check_user_splits, load_benchmark
+from persona_judge.data.benchmark import bad_row_share_setting, pinned_revision, study_settings
 
 if TYPE_CHECKING:
     from persona_judge.llm import LLMClient
@@ -60,20 +63,86 @@ def show_mode_banner(mode: str, *, needs_llm: bool = False) -> None:
                           + (", judged by the configured LLM endpoint.*" if needs_llm else ".*"))
 
 
+@dataclass
+class BenchmarkData:
+    """One dataset as a study chapter loads it: the load report, the usable users, the copy.
+
+    ``report`` holds every valid preference (with its file and row), every
+    skipped bad row and every user set aside (``report.set_aside``); ``users``
+    are the users with the required splits, sorted by id; ``revision`` names the
+    copy that was read (a Hub commit, or the fixture's seed).
+    """
+
+    dataset: str
+    report: LoadReport
+    users: list[UserSplit]
+
+    @property
+    def revision(self) -> str:
+        return self.report.revision
+
+
+def load_benchmark_data(
+    dataset: str,
+    mode: str,
+    *,
+    require: tuple[str, ...] = ("train", "test"),
+    revision: str | None = None,
+    max_bad_row_share: float | None = None,
+) -> BenchmarkData:
+    """Load one dataset the way every study chapter does: skip and count bad rows.
+
+    Bad rows are skipped and reported; the load fails (``TooManyBadRowsError``) only
+    if more than ``max_bad_row_share`` of the rows are bad. Users without every
+    split in ``require`` (default: train and test -- a user with 0 or 1 validation
+    pairs is kept, and the method takes a documented fallback) are set aside and
+    listed with the reason. ``revision`` and ``max_bad_row_share`` default to
+    ``hub_revisions`` and ``max_bad_row_share`` in ``study.yaml``.
+    """
+    settings = study_settings()
+    share = max_bad_row_share if max_bad_row_share is not None else \
+        bad_row_share_setting(settings)
+    pinned = revision if revision is not None else pinned_revision(dataset, settings)
+    report = load_benchmark(dataset, check_mode(mode), on_error="skip",  # type: ignore[arg-type]
+                            revision=pinned, max_bad_row_share=share)
+    users = check_user_splits(report, require=require, on_error="skip")
+    return BenchmarkData(dataset, report, [users[u] for u in sorted(users)])
+
+
 def load_users(
     dataset: str,
     mode: str,
     max_users: int | None = None,
     seed: int = 0,
-    require: tuple[str, ...] = ("val", "test"),
+    require: tuple[str, ...] = ("train", "test"),
+    *,
+    revision: str | None = None,
+    max_bad_row_share: float | None = None,
 ) -> list[UserSplit]:
-    """The benchmark's users, each with its own splits, sorted by id; see ``sample_users``."""
-    import datasets
+    """The benchmark's usable users, each with its own splits, sorted by id; see ``sample_users``.
 
-    datasets.disable_progress_bars()
-    report = load_benchmark(dataset, check_mode(mode))  # type: ignore[arg-type]
-    users = check_user_splits(report, require=require)
-    return sample_users([users[i] for i in sorted(users)], max_users, seed)
+    The load is :func:`load_benchmark_data`'s: bad rows skipped and counted (the
+    benchmark chapter shows them), users without training or test pairs set aside.
+    """
+    data = load_benchmark_data(dataset, mode, require=require, revision=revision,
+                               max_bad_row_share=max_bad_row_share)
+    note = set_aside_note(data)
+    if note:
+        print(note)
+    return sample_users(data.users, max_users, seed)
+
+
+def set_aside_note(data: BenchmarkData) -> str:
+    """One paragraph on what a load left out (bad rows, users set aside); empty if nothing."""
+    parts = []
+    report = data.report
+    if report.skipped:
+        parts.append(f"{report.n_skipped} bad row(s) of {report.n_rows} skipped (the benchmark "
+                     "chapter lists them)")
+    if report.set_aside:
+        parts.append(f"{len(report.set_aside)} user(s) set aside: " + "; ".join(
+            f"{u.user_id} ({u.reason})" for u in report.set_aside))
+    return f"{data.dataset}: " + "; ".join(parts) + "." if parts else ""
 
 
 def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> list[UserSplit]:
