@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from persona_judge import paths
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.study.config import StudyRunError
 
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "references.bib", "_static")
@@ -89,14 +90,21 @@ def _settings_text(config: Mapping[str, Any]) -> str:
 
 
 def data_label(config: Mapping[str, Any]) -> str:
-    """The data a run used, for the status bar: fixtures, or the Hub revision(s) on record."""
-    if config.get("mode") == "smoke":
+    """The data a run read, for the status bar: the revision of each local benchmark copy."""
+    from persona_judge.data.benchmark import BENCHMARKS, dataset_revision
+
+    mode = config.get("mode", "smoke")
+    if mode == "smoke":
         return "synthetic fixtures"
-    revisions = config.get("revisions") or {}
-    if isinstance(revisions, Mapping) and revisions:
-        return "PersonalRewardBench @ " + ", ".join(
-            f"{k} {str(v)[:10] if v else 'first download'}" for k, v in revisions.items())
-    return "PersonalRewardBench (Hub, revision of the first download)"
+    labels = []
+    for name in BENCHMARKS:
+        try:
+            revision = dataset_revision(name, mode)
+        except PersonaJudgeError:
+            continue
+        if not revision.startswith("unknown"):
+            labels.append(f"{name} @ {revision[:12]}")
+    return "PersonalRewardBench " + (", ".join(labels) if labels else "(revision not recorded)")
 
 
 def announcement(config: Mapping[str, Any]) -> str:

@@ -64,7 +64,7 @@ def check_data(config: Mapping[str, Any], runs: Sequence[ChapterRun]) -> None:
     """In a real run, make sure every dataset the chapters need is on disk (download once)."""
     if config["mode"] != "real":
         return
-    from persona_judge.data.benchmark import BENCHMARKS, download
+    from persona_judge.data.benchmark import BENCHMARKS, download, pinned_revision
 
     wanted: set[str] = set()
     for run in runs:
@@ -74,7 +74,7 @@ def check_data(config: Mapping[str, Any], runs: Sequence[ChapterRun]) -> None:
         elif name in BENCHMARKS:
             wanted.add(name)
     for name in sorted(wanted):
-        download(name)
+        download(name, revision=pinned_revision(name, config))
 
 
 def _endpoint_configured() -> bool:
