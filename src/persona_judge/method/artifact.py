@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from persona_judge.data.records import Preference, Turn
-from persona_judge.llm import ChatRequest
 from persona_judge.errors import PersonaJudgeError
+from persona_judge.llm import ChatRequest
 from persona_judge.method.bootstrap import Trace
 from persona_judge.method.judge import Demo, Order, judge_messages, judge_request
 from persona_judge.method.selection import CandidateScore, Fallback, Spend

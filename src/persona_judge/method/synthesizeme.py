@@ -80,7 +80,6 @@ from persona_judge.method.templates import (
 )
 from persona_judge.method.theta import resolve_instruction
 
-
 ALGORITHMS = ("faithful", "lite")
 
 # What each algorithm sets for the fields left at None (see the module doc's table).

@@ -44,7 +44,9 @@ URL_ENV = "PERSONA_JUDGE_THETA_URL"
 _WRAPPER = """=== system ===
 @INSTRUCTION@
 === user ===
-Past judgements of one user. For each: the conversation, the reply the user picked, the reply they passed over and, where available, reasoning about why (each piece of reasoning was checked against the user's real choice).
+Past judgements of one user. For each: the conversation, the reply the user picked,
+the reply they passed over and, where available, reasoning about why (each piece of
+reasoning was checked against the user's real choice).
 
 $examples
 Write the synthesized persona of this user as one paragraph, and nothing else.
