@@ -53,7 +53,7 @@ def runs_dir() -> Path:
 
 def _slug(value: object) -> str:
     text = str(value).rsplit("/", 1)[-1]  # a model id's last part reads best
-    return "".join(c if c.isalnum() or c in "-." else "-" for c in text).strip("-")[:40] or "x"
+    return "".join(c if c.isalnum() or c in "-._" else "-" for c in text).strip("-")[:40] or "x"
 
 
 def run_dir(kind: str, settings: Mapping[str, Any], *, root: Path | None = None) -> Path:
