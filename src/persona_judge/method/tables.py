@@ -16,7 +16,7 @@ from persona_judge.data.records import UserSplit
 from persona_judge.method.artifact import SynthesizeMeArtifact
 from persona_judge.method.bootstrap import BootstrapResult, Trace
 from persona_judge.method.judge import correct_letter
-from persona_judge.method.selection import CandidateScore, Spend
+from persona_judge.method.selection import CandidateScore, Fallback, Spend
 
 
 def _short(text: str, width: int) -> str:
@@ -130,11 +130,15 @@ def no_demo_summary(artifacts: Mapping[str, SynthesizeMeArtifact]) -> pd.DataFra
                           "share (%)": 100 * k / n if n else None} for label, k in rows])
 
 
-def fallback_table(artifacts: Mapping[str, SynthesizeMeArtifact]) -> pd.DataFrame:
-    """One row per fallback code: how many users hit it and how often, with an example."""
+def fallback_table(fallbacks: Mapping[str, Sequence[Fallback]]) -> pd.DataFrame:
+    """One row per fallback code: how many users hit it and how often, with an example.
+
+    ``fallbacks`` maps each user to the fallbacks of their fit (``artifact.fallbacks``
+    or, for step 1 alone, ``BootstrapResult.fallbacks``).
+    """
     rows: dict[str, dict] = {}
-    for user, art in artifacts.items():
-        for f in art.fallbacks:
+    for user, taken in fallbacks.items():
+        for f in taken:
             row = rows.setdefault(f.code, {"fallback": f.code, "step": f.step, "users": set(),
                                            "times": 0, "example": _short(f.detail, 90)})
             row["users"].add(user)
@@ -152,11 +156,14 @@ def spend_table(artifacts: Mapping[str, SynthesizeMeArtifact]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def parse_failures_table(artifacts: Mapping[str, SynthesizeMeArtifact]) -> pd.DataFrame:
-    """Per step over all users: samples, unparseable samples, their rate, no-choice judgments."""
+def parse_failures_table(spends: Mapping[str, Mapping[str, Spend]]) -> pd.DataFrame:
+    """Per step over all users: samples, unparseable samples, their rate, no-choice judgments.
+
+    ``spends`` maps each user to ``{step: Spend}`` (``artifact.spend``).
+    """
     totals: dict[str, Spend] = {}
-    for art in artifacts.values():
-        for step, spend in art.spend.items():
+    for per_step in spends.values():
+        for step, spend in per_step.items():
             totals[step] = totals.get(step, Spend()) + spend
     return pd.DataFrame([{
         "step": step, "requests": s.requests, "samples": s.samples,

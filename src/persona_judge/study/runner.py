@@ -34,7 +34,8 @@ import yaml
 from persona_judge import paths
 from persona_judge.errors import PersonaJudgeError
 
-ROOT_KEYS = ("mode", "dataset", "model", "max_users", "seed", "n_candidates", "m_candidates")
+ROOT_KEYS = ("mode", "dataset", "model", "max_users", "seed", "n_candidates", "m_candidates",
+             "algorithm", "trace_context", "persona_instruction", "llm_settings")
 
 
 class StudyRunError(PersonaJudgeError, RuntimeError):
