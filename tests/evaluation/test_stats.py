@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
-
 from statsmodels.stats.multitest import multipletests
 
 from persona_judge.evaluation.report import (

@@ -88,10 +88,13 @@ def test_faithful_fit_end_to_end(server: StandInServer, client) -> None:
         if cand.kind == "random":
             assert 1 <= len(cand.members) <= len(VERIFIED)
     assert names(art.bootstrap_candidates[1].members) == VERIFIED  # the full set
-    assert len(art.bootstrap_candidates[0].labelled) == 4 and not art.bootstrap_candidates[0].members
+    labels_only = art.bootstrap_candidates[0]
+    assert len(labels_only.labelled) == 4 and not labels_only.members
     # all candidates score 0: the earliest wins, persona only in step 3 -> no demos
     assert art.bootstrap_winner == 0 and art.demo_winner == 0 and art.demo_set == []
-    assert art.prompt_content() == ("persona", "no demos for this user")
+    assert art.prompt_content() == ("persona", "")  # legitimate: persona only won
+    assert art.with_components(("demos",)).prompt_content() == (
+        "nothing", "no demos for this user; judged by the default judge")
     # five rounds of latency: traces, search, persona, demo traces, search
     assert art.total_spend.rounds == 5
     assert art.total_spend.requests == server.requests_seen

@@ -87,21 +87,20 @@ class SynthesizeMeArtifact:
         return [f.code for f in self.fallbacks]
 
     def prompt_content(self) -> tuple[str, str]:
-        """(what the rendered judge prompt carries, a flag when that is less than asked).
+        """(what the rendered judge prompt carries, a flag when it lacks everything asked).
 
         Carries: ``"persona + demos"``, ``"persona"``, ``"demos"`` or ``"nothing"`` (then it
-        is the default judge). The flag names what was asked for but is not there, e.g. the
-        "just personas" ablation of a user with no usable persona.
+        is the default judge). The flag is set when none of the asked components is there:
+        the "just personas" ablation of a user with no usable persona, "just demos" of a user
+        whose final prompt has no demos. (The full method carrying only its persona is the
+        method working as designed: step 3's *persona only* candidate won.)
         """
         persona, demos = self._profile()
         carries = " + ".join(n for n, v in (("persona", persona), ("demos", demos)) if v)
-        missing = [n for n, v in (("persona", persona), ("demos", demos))
-                   if n in self.components and not v]
-        flag = ""
-        if missing:
-            flag = f"no {' and no '.join(missing)} for this user"
-            flag += "; judged by the default judge" if not carries else ""
-        return carries or "nothing", flag
+        if carries:
+            return carries, ""
+        asked = " and ".join(self.components)
+        return "nothing", f"no {asked} for this user; judged by the default judge"
 
     def with_components(self, components: Sequence[str]) -> SynthesizeMeArtifact:
         """The same fit, rendered with only some components: ``("persona",)`` is the "just

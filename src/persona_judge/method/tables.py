@@ -170,5 +170,5 @@ def parse_failures_table(spends: Mapping[str, Mapping[str, Spend]]) -> pd.DataFr
         "unparseable samples": s.unparseable,
         "parse failure rate (%)": None if s.parse_failure_rate is None
         else 100 * s.parse_failure_rate,
-        "no choice": s.no_choice, "failed calls": s.failed_calls, "rounds": s.rounds,
+        "no choice": s.no_choice, "failed calls": s.failed_calls,
     } for step, s in totals.items()])
