@@ -7,14 +7,22 @@ of the method's real prompts, so prompt tokens are realistic in size; completion
 tokens reflect the stand-in's short answers, not a model's reasoning.
 
 1. **Budget, worst case**: one user with 7 train, 3 val and 6 test pairs, n = m = 10,
-   a scripted judge under which every training trace verifies and no candidate can be
-   perfect on validation (so neither search stops early). Target: at most 70 calls per
-   fit, exactly 12 for the 6-pair evaluation, 0 on a warm-cache rerun.
-2. **Smoke users**: the fixture users of the smoke run with the smoke responder,
+   a scripted judge under which every training trace verifies and no candidate can
+   reach the early stop on validation. Targets: at most 91 calls per faithful fit
+   (7 + 36 + 1 + 7 + 39; 69 for the lite variant), exactly 12 for the 6-pair
+   evaluation, 0 on a warm-cache rerun.
+2. **Critical path**: the same user against a stand-in answering after ``--path-latency``
+   seconds (default 0.3, a real 70B endpoint's order of magnitude), with room for every
+   call of a round in flight. "Before" is the one-candidate-at-a-time search
+   (``search_batch_size=1``); "after" scores every candidate of a search in one round.
+   Prints rounds (client batches waited for one after another), wall time and calls.
+   Target: at most 6 rounds per faithful fit.
+3. **Smoke users**: the fixture users of the smoke run with the smoke responder,
    fitted one at a time and then concurrently across users (with ``--latency`` seconds
    per answer standing in for generation time).
 
-    .venv/bin/python benchmarks/bench_method.py [--latency 0.05] [--users 8] [--workers 4]
+    .venv/bin/python benchmarks/bench_method.py [--latency 0.05] [--path-latency 0.3]
+        [--users 8] [--workers 4]
 """
 
 from __future__ import annotations
@@ -78,36 +86,59 @@ def worst_case_user() -> UserSplit:
 
 def budget(tmp: Path) -> None:
     user = worst_case_user()
-    method = SynthesizeMe(SynthesizeMeConfig(n_candidates=10, m_candidates=10))
-    with StandInServer(responder=worst_case_judge) as server:
-        client = client_from_env(MODEL, cache_path=tmp / "budget.sqlite", base_url=server.url,
-                                 progress=False)
-        start = time.monotonic()
-        art = method.fit(user, client)
-        fit_s = time.monotonic() - start
-        fit_calls, fit_stats = server.requests_seen, client.stats.to_dict()
-        server.reset_counters()
-        records = evaluate(method, [user], client, {user.user_id: art})
-        eval_calls = server.requests_seen
-        after = client.stats.to_dict()
-        server.reset_counters()
-        method.fit(user, client)
-        evaluate(method, [user], client, {user.user_id: art})
-        rerun_calls = server.requests_seen
-        client.close()
-    eval_prompt = after["prompt_tokens"] - fit_stats["prompt_tokens"]
-    eval_completion = after["completion_tokens"] - fit_stats["completion_tokens"]
     print("1. Budget, worst case (7 train / 3 val / 6 test, n = m = 10, no early stop)")
-    print(f"   fit:        {fit_calls:3d} calls (target <= 70), "
-          f"{fit_stats['prompt_tokens']:,} prompt + {fit_stats['completion_tokens']:,} "
-          f"completion tokens, {fit_s:.2f} s")
-    for step, spend in art.spend.items():
-        print(f"     {step:17s} {spend.requests:3d} requests, {spend.prompt_tokens:,} prompt + "
-              f"{spend.completion_tokens:,} completion tokens")
-    print(f"   evaluation: {eval_calls:3d} calls for {len(user.test)} test pairs (target 12), "
-          f"{eval_prompt:,} prompt + {eval_completion:,} completion tokens, "
-          f"{len(records)} judgments")
-    print(f"   warm-cache rerun of fit + evaluation: {rerun_calls} calls (target 0)")
+    for algorithm, target in (("faithful", 91), ("lite", 69)):
+        method = SynthesizeMe(SynthesizeMeConfig(algorithm=algorithm))
+        with StandInServer(responder=worst_case_judge) as server:
+            client = client_from_env(MODEL, cache_path=tmp / f"budget-{algorithm}.sqlite",
+                                     base_url=server.url, progress=False)
+            start = time.monotonic()
+            art = method.fit(user, client)
+            fit_s = time.monotonic() - start
+            fit_calls, fit_stats = server.requests_seen, client.stats.to_dict()
+            server.reset_counters()
+            records = evaluate(method, [user], client, {user.user_id: art})
+            eval_calls = server.requests_seen
+            after = client.stats.to_dict()
+            server.reset_counters()
+            method.fit(user, client)
+            evaluate(method, [user], client, {user.user_id: art})
+            rerun_calls = server.requests_seen
+            client.close()
+        eval_prompt = after["prompt_tokens"] - fit_stats["prompt_tokens"]
+        print(f"   {algorithm}: fit {fit_calls:3d} calls (target <= {target}; endpoint "
+              f"attempts {fit_stats['attempts']}), {fit_stats['prompt_tokens']:,} prompt + "
+              f"{fit_stats['completion_tokens']:,} completion tokens, {fit_s:.2f} s")
+        for step, spend in art.spend.items():
+            print(f"     {step:17s} {spend.requests:3d} requests in {spend.rounds} round(s), "
+                  f"{spend.prompt_tokens:,} prompt + {spend.completion_tokens:,} completion "
+                  "tokens")
+        print(f"     evaluation: {eval_calls} calls for {len(user.test)} test pairs (target 12), "
+              f"{eval_prompt:,} prompt tokens, {len(records)} judgments; warm-cache rerun of "
+              f"fit + evaluation: {rerun_calls} calls (target 0)")
+
+
+def critical_path(tmp: Path, latency: float) -> None:
+    user = worst_case_user()
+    print(f"\n2. Critical path of one fit (7 train / 3 val, stand-in answering after "
+          f"{latency:.2f} s, up to 64 calls in flight)")
+    runs = (("lite", 1, "before: lite, one candidate at a time (the earlier algorithm)"),
+            ("faithful", 1, "faithful, one candidate at a time"),
+            ("lite", None, "lite, each search in one round"),
+            ("faithful", None, "after: faithful, each search in one round (default)"))
+    for algorithm, batch, label in runs:
+        config = SynthesizeMeConfig(algorithm=algorithm, search_batch_size=batch)
+        with StandInServer(responder=worst_case_judge, latency=latency) as server:
+            client = client_from_env(MODEL, cache_path=tmp / f"path-{algorithm}-{batch}.sqlite",
+                                     base_url=server.url, progress=False, max_concurrency=64)
+            start = time.monotonic()
+            art = SynthesizeMe(config).fit(user, client)
+            wall = time.monotonic() - start
+            calls = server.requests_seen
+            client.close()
+        rounds = art.total_spend.rounds
+        print(f"   {label:58s} {rounds:3d} rounds, {wall:6.2f} s, {calls:3d} calls"
+              f" (~{wall / latency:4.1f} latencies)")
 
 
 def smoke_users(tmp: Path, latency: float, n_users: int, workers: int) -> None:
@@ -115,7 +146,7 @@ def smoke_users(tmp: Path, latency: float, n_users: int, workers: int) -> None:
 
     users = load_users("chatbot_arena", "smoke", n_users, 0)
     method = SynthesizeMe()
-    print(f"\n2. Smoke users ({len(users)} fixture users, smoke responder, {latency:.2f} s per "
+    print(f"\n3. Smoke users ({len(users)} fixture users, smoke responder, {latency:.2f} s per "
           "answer)")
     for label, max_workers in (("one user at a time", 1), (f"{workers} users at once", workers)):
         with StandInServer(responder=smoke_responder, latency=latency) as server:
@@ -144,11 +175,13 @@ def smoke_users(tmp: Path, latency: float, n_users: int, workers: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--path-latency", type=float, default=0.3)
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         budget(Path(tmp))
+        critical_path(Path(tmp), args.path_latency)
         smoke_users(Path(tmp), args.latency, args.users, args.workers)
 
 

@@ -8,8 +8,12 @@ Hub copies, fixtures, LLM cache and run artifacts) elsewhere, e.g. to a big disk
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def project_root() -> Path:
@@ -45,3 +49,29 @@ def cache_path(mode: str) -> Path:
 def runs_dir() -> Path:
     """Per-run artifacts (fitted personas, predictions) written by the notebooks."""
     return data_dir() / "runs"
+
+
+def _slug(value: object) -> str:
+    text = str(value).rsplit("/", 1)[-1]  # a model id's last part reads best
+    return "".join(c if c.isalnum() or c in "-._" else "-" for c in text).strip("-")[:40] or "x"
+
+
+def run_dir(kind: str, settings: Mapping[str, Any], *, root: Path | None = None) -> Path:
+    """The results folder of one run, keyed by everything that defines the run.
+
+    ``settings`` is every value that defines the run (mode, dataset, model, the users,
+    seed, method settings, data revision when known); any change gives another folder,
+    so saved results never mix runs. The name is a readable prefix (``kind`` and the
+    mode, dataset and model when given) plus a short hash of the settings, and the
+    folder holds ``settings.json`` with the settings in full. Created if missing.
+    """
+    canonical = json.dumps(settings, sort_keys=True, default=str, ensure_ascii=False)
+    digest = hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest()[:10]
+    prefix = "-".join([_slug(kind)] + [_slug(settings[k]) for k in ("mode", "dataset", "model")
+                                       if settings.get(k) is not None])
+    folder = (root or runs_dir()) / f"{prefix}-{digest}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(
+        json.dumps({"kind": kind, **json.loads(canonical)}, indent=2, sort_keys=True,
+                   ensure_ascii=False) + "\n", encoding="utf-8")
+    return folder

@@ -112,21 +112,77 @@ def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:
         results = run_main_results([user], client, progress=False)
         client.close()
     frame = results.judgments
-    assert sorted(frame["method"].unique()) == ["SynthesizeMe (persona + demos)",
+    assert sorted(frame["method"].unique()) == ["SynthesizeMe (demos only)",
+                                                "SynthesizeMe (persona + demos)",
                                                 "SynthesizeMe (persona only)", "default judge"]
     assert (frame.groupby("method").size() == 6).all()  # 3 test pairs x 2 orders each
     spend = results.spend.set_index("stage")
-    # the persona-only ablation reuses the fit: it costs only its 6 test judgments
-    assert spend.loc["evaluate SynthesizeMe (persona only)", "calls"] + spend.loc[
-        "evaluate SynthesizeMe (persona only)", "cache_hits"] == 6
+    # the ablations reuse the fit: each costs only its 6 test judgments
+    for ablation in ("SynthesizeMe (persona only)", "SynthesizeMe (demos only)"):
+        stage = f"evaluate {ablation}"
+        assert spend.loc[stage, "calls"] + spend.loc[stage, "cache_hits"] == 6
     assert spend.loc["total", "calls"] == server.requests_seen
-    loaded = MainResults.load(results.save(tmp_path / "run"))
+    assert spend.loc["total", "attempts"] >= spend.loc["total", "calls"]
+    art = results.artifacts["u1"]
+    carries = frame.groupby("method")["carries"].first().to_dict()
+    assert carries["default judge"] == "nothing"
+    assert carries["SynthesizeMe (persona only)"] == ("persona" if art.persona else "nothing")
+    folder = tmp_path / "run"
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "artifacts" / "9999.json").write_text("{}")  # a stale user from an older run
+    loaded = MainResults.load(results.save(folder))
+    assert sorted(p.name for p in (folder / "artifacts").iterdir()) == ["0000.json"]
     assert loaded.artifacts["u1"].to_dict() == results.artifacts["u1"].to_dict()
-    pd_cols = ["method", "pair_id", "order", "correct"]
+    pd_cols = ["method", "pair_id", "order", "correct", "carries", "flag"]
     assert loaded.judgments[pd_cols].equals(frame[pd_cols])
+    assert loaded.judgments["choice"].tolist() == frame["choice"].tolist()
     table = beside_paper(pooled_accuracy(frame, n_resamples=100), "chatbot_arena",
                          "meta-llama/Llama-3.3-70B-Instruct-Turbo")
     assert table.set_index("method").loc["default judge",
                                          "paper (Chatbot Arena, Llama 3.3 70B)"] == 56.69
     other = beside_paper(pooled_accuracy(frame, n_resamples=100), "prism", "x")
     assert other["paper (Chatbot Arena, Llama 3.3 70B)"].isna().all()
+
+
+def test_ablation_without_a_component_is_flagged_in_judgments(setup) -> None:
+    from persona_judge.method.artifact import SynthesizeMeArtifact
+
+    _, client = setup
+    user = UserSplit("u1", (), (), (pref("u1", "c1", "GOOD", "x"),))
+    art = SynthesizeMeArtifact(
+        user_id="u1", model="m", seed=0, settings={}, templates={
+            "judge_default": "judge_default@v1", "judge_personalized": "judge_personalized@v1"},
+        components=("persona", "demos"), val_orders={}, traces=[], bootstrap_candidates=[],
+        bootstrap_winner=0, persona=None, persona_source_pairs=[], demo_candidates=[],
+        demo_winner=0, demo_set=[])
+    method = SynthesizeMe(name="SynthesizeMe (persona only)")
+    records = evaluate(method, [user], client, {"u1": art.with_components(("persona",))})
+    assert all(r.carries == "nothing" and "no persona" in r.flag and "default judge" in r.flag
+               for r in records)
+    assert [r.correct for r in records] == [True, True]  # it really was the default judge
+
+
+def test_evaluate_many_sends_one_batch(setup) -> None:
+    from persona_judge.evaluation.predict import evaluate_many
+
+    server, client = setup
+    users = [UserSplit("u1", (), (), (pref("u1", "c1", "GOOD", "x"),))]
+    method = DefaultJudgeMethod()
+    records = evaluate_many([(method, {"u1": None}), (method, {"u1": None})], users, client)
+    assert len(records) == 4 and server.requests_seen == 2  # identical requests asked once
+
+
+def test_run_dir_keys_everything_that_defines_a_run(tmp_path: Path) -> None:
+    from persona_judge.paths import run_dir
+
+    settings = {"mode": "smoke", "dataset": "prism", "model": "meta-llama/Llama-3.3-70B",
+                "users": ["a", "b"], "seed": 0, "method": {"algorithm": "faithful"},
+                "data_revision": None}
+    first = run_dir("main_results", settings, root=tmp_path)
+    assert first.name.startswith("main_results-smoke-prism-Llama-3.3-70B-")
+    assert json.loads((first / "settings.json").read_text())["users"] == ["a", "b"]
+    assert run_dir("main_results", dict(reversed(settings.items())), root=tmp_path) == first
+    for key, value in (("users", ["a"]), ("seed", 1), ("method", {"algorithm": "lite"}),
+                       ("data_revision", "abc123"), ("model", "other")):
+        assert run_dir("main_results", {**settings, key: value}, root=tmp_path) != first, key
+    assert run_dir("other_kind", settings, root=tmp_path) != first

@@ -7,9 +7,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
 
 from persona_judge.evaluation.report import (
+    accuracy_table,
     compare_methods,
+    comparisons_table,
     paired_judgments,
     per_user_accuracy,
     pooled_accuracy,
@@ -17,8 +20,11 @@ from persona_judge.evaluation.report import (
 from persona_judge.evaluation.stats import (
     accuracy_ci,
     bootstrap_ci,
+    holm,
     mcnemar_test,
     paired_bootstrap_difference,
+    paired_permutation_test,
+    unit_means,
 )
 
 DATA = np.array([1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1], dtype=float)
@@ -128,9 +134,11 @@ def test_report_tables_hand_values() -> None:
     assert by_user.loc["m1", "ci_high"] == pytest.approx(100.0)
     cmp = compare_methods(f, "m1", "m2", n_resamples=300)
     assert cmp["difference"] == pytest.approx(100 * 3 / 8)
-    assert (cmp["a_only"], cmp["b_only"]) == (3, 0)
-    ref = mcnemar([[2, 3], [0, 3]], exact=True)
-    assert cmp["mcnemar_p"] == pytest.approx(ref.pvalue)
+    # per pair (orders averaged): differences 0, 1, 0.5, 0 -> 2 discordant pairs; of the
+    # 4 sign flips of (1, 0.5), 2 reach |sum| >= 1.5: p = 0.5 (exact)
+    assert (cmp["pairs"], cmp["pairs differing"], cmp["p (pair)"]) == (4, 2, 0.5)
+    # per user: u1 1 - 0.5 = 0.5, u2 0.25 - 0 = 0.25: p = 2/4
+    assert (cmp["users"], cmp["users differing"], cmp["p (user)"]) == (2, 2, 0.5)
 
 
 def test_paired_judgments_refuses_misaligned_methods() -> None:
@@ -140,3 +148,82 @@ def test_paired_judgments_refuses_misaligned_methods() -> None:
         paired_judgments(f, "m1", "m2")
     with pytest.raises(ValueError, match="No judgments for method 'm3'"):
         paired_judgments(f, "m1", "m3")
+
+
+def test_one_cluster_has_no_interval() -> None:
+    low, high = bootstrap_ci([1, 0, 1], clusters=["u", "u", "u"], n_resamples=100)
+    assert np.isnan(low) and np.isnan(high)
+    assert all(np.isnan(v) for v in bootstrap_ci([1], n_resamples=100))
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_all_correct_or_all_wrong_gives_a_point_interval(value: float) -> None:
+    values = [value] * 12
+    for clusters in (None, [i // 2 for i in range(12)], [i // 6 for i in range(12)]):
+        assert bootstrap_ci(values, clusters=clusters, n_resamples=200) == (value, value)
+
+
+def test_paired_permutation_test_hand_value() -> None:
+    # 5 non-zero differences, magnitudes 1, .5, 1, .5, 1 (sum 4); |sum| >= 3 when the
+    # flipped magnitudes sum to <= .5 or >= 3.5: 6 of the 32 sign patterns
+    test = paired_permutation_test([1, 0.5, 1, 0, -0.5, 1])
+    assert test.exact and test.n_units == 6 and test.n_nonzero == 5
+    assert test.pvalue == pytest.approx(6 / 32) and test.difference == pytest.approx(0.5)
+
+
+def test_paired_permutation_test_matches_scipy_sampled() -> None:
+    d = np.random.default_rng(4).choice([-1, -0.5, 0, 0.5, 1], size=40, p=[.1, .1, .4, .2, .2])
+    ours = paired_permutation_test(d, n_resamples=5000, seed=3)
+    ref = sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=5000,
+                               rng=np.random.default_rng(3))
+    assert not ours.exact and ours.pvalue == pytest.approx(ref.pvalue)
+
+
+def test_no_discordant_units_gives_p_one() -> None:
+    test = paired_permutation_test([0.0, 0.0, 0.0])
+    assert (test.pvalue, test.n_nonzero, test.difference) == (1.0, 0, 0.0)
+
+
+def test_unit_means_in_first_appearance_order() -> None:
+    assert unit_means([1, 0, 1, 1], ["b", "a", "b", "a"]).tolist() == [1.0, 0.5]
+
+
+def test_holm_hand_value_and_statsmodels() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    p = [0.001, 0.2, 0.03, 0.04, 0.5]
+    assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
+    assert holm([0.6, 0.7]) == [1.0, 1.0] and holm([]) == []
+
+
+def test_accuracy_table_three_intervals_and_macro_mean() -> None:
+    rows = []
+    for user, n_pairs, right in (("a", 2, True), ("b", 1, False)):
+        for p in range(n_pairs):
+            for order in ("chosen_first", "rejected_first"):
+                rows.append({"method": "m", "user_id": user, "pair_id": f"{user}-{p}",
+                             "order": order, "correct": right})
+    table = accuracy_table(pd.DataFrame(rows), n_resamples=500).set_index("method")
+    row = table.loc["m"]
+    assert (row["n_users"], row["n_pairs"], row["n_judgments"]) == (2, 3, 6)
+    assert row["accuracy"] == pytest.approx(100 * 4 / 6)
+    assert row["macro (per-user mean)"] == pytest.approx(50.0)  # each user counts once
+    # users are all-right or all-wrong: resampling users gives 0, 4/6 ... 100
+    assert (row["user CI low"], row["user CI high"]) == (0.0, 100.0)
+    assert row["pair CI low"] <= row["judgment CI low"]  # whole pairs vary more
+    assert (row["macro CI low"], row["macro CI high"]) == (0.0, 100.0)
+
+
+def test_accuracy_table_single_user_has_no_user_interval() -> None:
+    f = frame()
+    one = accuracy_table(f[f["user_id"] == "u1"], n_resamples=200).set_index("method")
+    assert np.isnan(one.loc["m1", "user CI low"]) and np.isnan(one.loc["m1", "macro CI high"])
+    assert one.loc["m1", "pair CI low"] == 100.0  # u1 got everything right under m1
+
+
+def test_comparisons_table_adds_holm() -> None:
+    f = frame()
+    f3 = f[f["method"] == "m2"].assign(method="m3")
+    table = comparisons_table(pd.concat([f, f3]), [("m1", "m2"), ("m1", "m3"), ("m2", "m3")],
+                              n_resamples=200)
+    assert table["p (pair, Holm)"].tolist() == pytest.approx(holm(table["p (pair)"].tolist()))
+    assert table.loc[2, "p (user)"] == 1.0 and table.loc[2, "difference"] == 0.0

@@ -1,12 +1,16 @@
-"""The call budget (<= 70 per fit, exactly 2N per N-pair evaluation) and the artifact round trip."""
+"""The call budget (<= 91 per faithful fit, <= 69 lite, exactly 2N per N-pair evaluation),
+users judged with their own fitted state, and the artifact round trip."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from scripted import PERSONA_TEXT, pref, user_split
+import pytest
+from scripted import PERSONA_TEXT, final_pair, is_judge, pref, user_split
 
 from persona_judge.data.records import Turn
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.evaluation.predict import evaluate, fit_users
 from persona_judge.llm.standin import StandInServer
 from persona_judge.method.artifact import SynthesizeMeArtifact
@@ -22,14 +26,18 @@ def worst_case_user():
     return user_split("u", train, val, test)
 
 
-def test_fit_within_70_calls_and_evaluation_exactly_12(server: StandInServer, client) -> None:
+@pytest.mark.parametrize("algorithm,bound,traces", [("faithful", 91, 14), ("lite", 69, 7)])
+def test_fit_budget_and_evaluation_exactly_12(server: StandInServer, client, algorithm: str,
+                                              bound: int, traces: int) -> None:
     user = worst_case_user()
-    method = SynthesizeMe(SynthesizeMeConfig(n_candidates=10, m_candidates=10, seed=0))
+    method = SynthesizeMe(SynthesizeMeConfig(algorithm=algorithm, seed=0))
     art = method.fit(user, client)
     fit_calls = server.requests_seen
-    scored = [c for c in art.bootstrap_candidates + art.demo_candidates if c.status == "scored"]
-    assert fit_calls == 7 + 3 * len(scored) + 1 <= 70
-    assert len(scored) >= 15  # the search really ran: most candidates were distinct
+    scored = [c for c in art.bootstrap_candidates + art.demo_candidates
+              if c.status in ("scored", "scored after the stop")]
+    assert fit_calls == traces + 3 * len(scored) + 1 <= bound
+    assert len(scored) >= 12  # the search really ran: most candidates were distinct
+    assert art.total_spend.samples == fit_calls  # no resamples here: one call per sample
     assert art.total_spend.requests == fit_calls
     assert art.total_spend.prompt_tokens > 0 and art.total_spend.completion_tokens > 0
     server.reset_counters()
@@ -66,14 +74,51 @@ def test_artifact_round_trips_and_renders(server: StandInServer, client, tmp_pat
     assert PERSONA_TEXT in generation
     assert all(d.preference.chosen.content in generation for d in loaded.demo_set)
     assert art.seed == 0 and art.templates["persona_synthesis"] == "persona_synthesis@v1"
-    assert len(art.bootstrap_candidates) == 10 and len(art.demo_candidates) == 10
-    assert art.model == "stand-in-judge"
+    assert art.templates["judge_trace"] == "judge_speculative@v1"
+    assert len(art.bootstrap_candidates) == 12 and len(art.demo_candidates) == 13
+    assert art.model == "stand-in-judge" and art.settings["algorithm"] == "faithful"
+    assert loaded.demo_traces == art.demo_traces and len(art.demo_traces) == 7
+    assert loaded.fallbacks == art.fallbacks
 
 
 def test_artifact_load_rejects_other_files(tmp_path: Path) -> None:
-    import pytest
-
     bad = tmp_path / "x.json"
     bad.write_text('{"format": "something-else"}')
-    with pytest.raises(ValueError, match="Not a SynthesizeMe artifact"):
+    with pytest.raises(PersonaJudgeError, match="Not a SynthesizeMe artifact"):
         SynthesizeMeArtifact.load(bad)
+    bad.write_text("{not json")
+    with pytest.raises(PersonaJudgeError, match="not valid JSON"):
+        SynthesizeMeArtifact.load(bad)
+
+
+def persona_by_user(body: dict) -> str:
+    """Persona requests get a persona naming the user whose pairs they show."""
+    if is_judge(body):
+        profile, a, b = final_pair(body)
+        asked = body["messages"][-1]["content"].rsplit("## Conversation", 1)[1]
+        owner = "alpha" if "conv-a" in asked else "beta"
+        # the user's chosen reply only when the prompt carries that user's own persona
+        chosen = "A" if a.startswith("Chosen reply") else "B"
+        choice = chosen if f"persona of {owner}" in profile else {"A": "B", "B": "A"}[chosen]
+        return json.dumps({"reasoning": "scripted", "preferred": choice})
+    text = body["messages"][-1]["content"]
+    who = "alpha" if "conv-a" in text else "beta"
+    return f"A reader described as the persona of {who}, fond of brief replies."
+
+
+def test_each_user_is_judged_with_their_own_fitted_state(tmp_path: Path) -> None:
+    from persona_judge.llm import client_from_env
+
+    users = [user_split(u, [pref(u, f"{u}t{i}", "train") for i in range(3)],
+                        [pref(u, f"{u}v1", "val")], [pref(u, f"{u}s{i}", "test") for i in range(3)])
+             for u in ("a", "b")]
+    with StandInServer(responder=persona_by_user) as server:
+        client = client_from_env("m", cache_path=tmp_path / "c.sqlite", base_url=server.url,
+                                 progress=False)
+        method = SynthesizeMe(SynthesizeMeConfig(components=("persona",)))
+        states = fit_users(method, users, client, max_workers=2, progress=False)
+        assert "persona of alpha" in states["a"].persona and "beta" in states["b"].persona
+        records = evaluate(method, users, client, states)
+        client.close()
+    assert len(records) == 12 and all(r.correct for r in records)  # own persona every time
+    assert {r.user_id for r in records} == {"a", "b"}

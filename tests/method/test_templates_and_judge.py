@@ -14,15 +14,19 @@ from persona_judge.method.judge import (
     DefaultJudgeMethod,
     Demo,
     correct_letter,
+    display_order,
     draw_order,
     judge_request,
 )
+from persona_judge.method.persona import clean_persona
 from persona_judge.method.templates import available_templates, load_template
 
 
 def test_packaged_templates_have_versions_and_sections() -> None:
     assert {"judge_default@v1", "judge_personalized@v1", "persona_synthesis@v1",
-            "generation_system@v1"} <= set(available_templates())
+            "generation_system@v1", "judge_speculative@v1"} <= set(available_templates())
+    speculative = load_template("judge_speculative@v1")
+    assert "hypotheses" in speculative.section("system") and speculative.has_section("demo")
     template = load_template("judge_personalized@v1")
     assert (template.name, template.version) == ("judge_personalized", "v1")
     assert template.has_section("demo") and not template.has_section("example")
@@ -101,3 +105,34 @@ def test_template_version_is_part_of_the_cache_key(tmp_path: Path) -> None:
     bumped = replace(request, template="judge_default@v2")
     assert client.key_for(request) != client.key_for(bumped)
     client.close()
+
+
+def test_display_order_uses_flip_then_the_hash() -> None:
+    from dataclasses import replace
+
+    p = pref("u", "t1", "train")
+    assert display_order(replace(p, flip=True), 0) == "chosen_first"  # flip: chosen shown first
+    assert display_order(replace(p, flip=False), 0) == "rejected_first"
+    assert display_order(p, 5) == draw_order(p.pair_id, 5)  # no flip value
+    assert display_order(replace(p, flip=True), 5, "hash") == draw_order(p.pair_id, 5)
+    with pytest.raises(ValueError, match="display order source"):
+        display_order(p, 0, "alphabetical")
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("Persona: A calm reader who likes lists.", "A calm reader who likes lists."),
+    ("**Persona:** A calm reader who likes lists.", "A calm reader who likes lists."),
+    ("## Synthesized Persona\nA calm reader who likes lists.", "A calm reader who likes lists."),
+    ("User persona - A calm reader who likes lists.", "A calm reader who likes lists."),
+    ("Personable and warm, this reader likes lists.", "Personable and warm, this reader likes "
+                                                      "lists."),
+    ("Persona-driven advice suits this careful reader best.",
+     "Persona-driven advice suits this careful reader best."),
+    ("Personality: curious, this reader likes lists a lot.",
+     "Personality: curious, this reader likes lists a lot."),
+    ('"A calm reader who likes numbered lists."', "A calm reader who likes numbered lists."),
+    ("Persona: too short", None),
+    ("", None),
+])
+def test_persona_cleanup_removes_headings_only(raw: str, expected: str | None) -> None:
+    assert clean_persona(raw) == expected

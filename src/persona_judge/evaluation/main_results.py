@@ -7,15 +7,25 @@ estimate`` dry-runs, so the estimate counts exactly the calls the chapter makes:
 2. evaluate it on every test pair in both orders;
 3. evaluate the "just personas" ablation: the **same** fitted persona without
    the demos (``artifact.with_components(("persona",))``; no refit, no calls
-   beyond its test judgments);
-4. evaluate the default judge (no user information) on the same judgments.
+   beyond its test judgments); a user with no usable persona is then judged by
+   the default judge, and every such judgment is flagged (``flag`` column);
+4. evaluate the "just demos" ablation: the same fitted demos without the
+   persona (``with_components(("demos",))``), flagged likewise for a user whose
+   final prompt has no demos;
+5. evaluate the default judge (no user information) on the same judgments.
 
-Each stage's calls, cache hits, tokens and dollars are read off the client's
-``RunStats`` before and after, so a notebook can show what the run spent.
+Each stage's calls, cache hits, retries, resamples, failures, tokens and dollars
+are read off the client's ``RunStats`` before and after, so a notebook can show
+what the run spent (endpoint calls, not just method requests).
+
+:meth:`MainResults.save` empties the folder it writes into first, so a rerun with
+fewer users never shows stale ones; give it ``paths.run_dir("main_results",
+settings)`` so that different runs never share a folder.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +39,12 @@ from persona_judge.method.artifact import SynthesizeMeArtifact
 from persona_judge.method.judge import DefaultJudgeMethod
 from persona_judge.method.synthesizeme import SynthesizeMe, SynthesizeMeConfig
 
-_COUNTERS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "dollars")
+_COUNTERS = ("calls", "cache_hits", "attempts", "retries", "resamples", "failures",
+             "prompt_tokens", "completion_tokens", "dollars")
+FULL = "SynthesizeMe (persona + demos)"
+JUST_PERSONAS = "SynthesizeMe (persona only)"
+JUST_DEMOS = "SynthesizeMe (demos only)"
+DEFAULT = "default judge"
 
 
 @dataclass
@@ -41,8 +56,14 @@ class MainResults:
     spend: pd.DataFrame
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``artifacts/<user>.json``, ``judgments.csv`` and ``spend.csv`` into ``folder``."""
+        """Write ``artifacts/<n>.json``, ``judgments.csv`` and ``spend.csv`` into ``folder``,
+        replacing whatever an earlier run left there."""
         folder = Path(folder)
+        for old in (folder / "artifacts", folder / "judgments.csv", folder / "spend.csv"):
+            if old.is_dir():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
         for i, art in enumerate(self.artifacts.values()):
             art.save(folder / "artifacts" / f"{i:04d}.json")
         self.judgments.to_csv(folder / "judgments.csv", index=False)
@@ -53,9 +74,12 @@ class MainResults:
     def load(cls, folder: str | Path) -> MainResults:
         folder = Path(folder)
         arts = [SynthesizeMeArtifact.load(p) for p in sorted((folder / "artifacts").glob("*.json"))]
-        judgments = pd.read_csv(folder / "judgments.csv", dtype={"user_id": str, "pair_id": str})
-        judgments["choice"] = judgments["choice"].astype(object).where(judgments["choice"].notna(),
-                                                                       None)
+        judgments = pd.read_csv(folder / "judgments.csv", dtype={
+            "user_id": str, "pair_id": str, "carries": str, "flag": str}, keep_default_na=False,
+            na_values={"choice": [""], "failure": [""]})
+        for column in ("choice", "failure"):
+            judgments[column] = judgments[column].astype(object).where(
+                judgments[column].notna(), None)
         return cls({a.user_id: a for a in arts}, judgments, pd.read_csv(folder / "spend.csv"))
 
 
@@ -67,9 +91,11 @@ def _snapshot(client: Any) -> dict[str, float]:
 def run_main_results(users: Sequence[UserSplit], client: Any,
                      config: SynthesizeMeConfig | None = None, *, max_workers: int = 4,
                      progress: bool = True) -> MainResults:
-    """Fit and evaluate SynthesizeMe, its persona-only ablation and the default judge."""
-    full = SynthesizeMe(config or SynthesizeMeConfig())
-    persona_only = SynthesizeMe(SynthesizeMeConfig(components=("persona",)))
+    """Fit SynthesizeMe once; evaluate it, its two ablations and the default judge."""
+    config = config or SynthesizeMeConfig()
+    full = SynthesizeMe(config, name=FULL)
+    just_personas = SynthesizeMe(config, name=JUST_PERSONAS)
+    just_demos = SynthesizeMe(config, name=JUST_DEMOS)
     default = DefaultJudgeMethod()
     spend_rows: list[dict[str, Any]] = []
 
@@ -83,7 +109,8 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
     records = []
     for method, states in (
         (full, artifacts),
-        (persona_only, {u: a.with_components(("persona",)) for u, a in artifacts.items()}),
+        (just_personas, {u: a.with_components(("persona",)) for u, a in artifacts.items()}),
+        (just_demos, {u: a.with_components(("demos",)) for u, a in artifacts.items()}),
         (default, {u.user_id: None for u in users}),
     ):
         before = _snapshot(client)

@@ -7,7 +7,14 @@ a tqdm bar. :func:`evaluate` builds one judge request per test pair per order
 batch, so N test pairs cost exactly 2N calls on a cold cache and none on a warm
 one. Each judgment becomes a :class:`JudgmentRecord`; a judgment is correct only
 if it names the slot holding the user's chosen reply, so ties, unparseable
-answers and failed calls count as wrong.
+answers and failed calls count as wrong. Each record also says what the
+method's prompt carried for that user (``carries``: persona + demos, persona,
+demos, nothing) and ``flag`` when it carried less than the method asks for (e.g.
+"just personas" for a user with no usable persona is the default judge, and says
+so); methods report this through an optional ``prompt_content(state)``.
+
+Several methods that share fits are evaluated with :func:`evaluate_many`:
+one batch for all of them, one record each.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from persona_judge.data.records import Preference, UserSplit
 from persona_judge.evaluation.protocol import PreferenceMethod
@@ -39,6 +46,8 @@ class JudgmentRecord:
     attempts: int
     prompt_tokens: int
     completion_tokens: int
+    carries: str = ""
+    flag: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,13 +82,21 @@ def fit_users(method: PreferenceMethod, user_splits: Sequence[UserSplit], client
     return {u.user_id: states[u.user_id] for u in user_splits}
 
 
-def _record(method: str, pref: Preference, order: Order, judgment: Any) -> JudgmentRecord:
+def prompt_content(method: PreferenceMethod, state: Any) -> tuple[str, str]:
+    """(what the method's prompt carries for this state, flag); ``("", "")`` if unknown."""
+    describe = getattr(method, "prompt_content", None)
+    return describe(state) if describe is not None else ("", "")
+
+
+def _record(method: str, pref: Preference, order: Order, judgment: Any,
+            content: tuple[str, str] = ("", "")) -> JudgmentRecord:
     return JudgmentRecord(
         method=method, user_id=pref.user_id, pair_id=pref.pair_id, order=order,
         choice=judgment.choice, correct=judgment.choice == correct_letter(order),
         failure=judgment.failure, attempts=int(judgment.attempts),
         prompt_tokens=int(judgment.prompt_tokens),
-        completion_tokens=int(judgment.completion_tokens))
+        completion_tokens=int(judgment.completion_tokens),
+        carries=content[0], flag=content[1])
 
 
 def predict(method: PreferenceMethod, state: Any, preferences: Iterable[Preference], client: Any,
@@ -88,22 +105,42 @@ def predict(method: PreferenceMethod, state: Any, preferences: Iterable[Preferen
     jobs = [(p, o) for p in preferences for o in orders]
     requests = [method.judge_request(state, p, o) for p, o in jobs]
     judgments = client.judge_many(requests, desc=f"judge {method.name}")
-    return [_record(method.name, p, o, j) for (p, o), j in zip(jobs, judgments, strict=True)]
+    content = prompt_content(method, state)
+    return [_record(method.name, p, o, j, content)
+            for (p, o), j in zip(jobs, judgments, strict=True)]
 
 
 def evaluate(method: PreferenceMethod, user_splits: Sequence[UserSplit], client: Any,
              states: Mapping[str, Any], *, split: str = "test",
              orders: Sequence[Order] = ORDERS) -> list[JudgmentRecord]:
     """Judge every user's ``split`` pairs in both orders as one batch; one record each."""
+    return evaluate_many([(method, states)], user_splits, client, split=split, orders=orders)
+
+
+def evaluate_many(methods: Sequence[tuple[PreferenceMethod, Mapping[str, Any]]],
+                  user_splits: Sequence[UserSplit], client: Any, *, split: str = "test",
+                  orders: Sequence[Order] = ORDERS, desc: str | None = None
+                  ) -> list[JudgmentRecord]:
+    """Several (method, states) on the same users' pairs, all in one client batch.
+
+    Each user is judged with that user's own state (looked up by ``user_id``); a
+    missing state is an error naming the user and the method.
+    """
     jobs = []
-    for user in user_splits:
-        if user.user_id not in states:
-            raise KeyError(f"No fitted state for user {user.user_id!r} ({method.name}); "
-                           "run fit_users on the same users first.")
-        jobs.extend((user.user_id, p, o) for p in getattr(user, split) for o in orders)
-    requests = [method.judge_request(states[uid], p, o) for uid, p, o in jobs]
-    judgments = client.judge_many(requests, desc=f"evaluate {method.name}")
-    return [_record(method.name, p, o, j) for (_, p, o), j in zip(jobs, judgments, strict=True)]
+    for method, states in methods:
+        for user in user_splits:
+            if user.user_id not in states:
+                raise KeyError(f"No fitted state for user {user.user_id!r} ({method.name}); "
+                               "run fit_users on the same users first.")
+            state = states[user.user_id]
+            content = prompt_content(method, state)
+            jobs.extend((method, state, content, p, o)
+                        for p in getattr(user, split) for o in orders)
+    requests = [m.judge_request(state, p, o) for m, state, _, p, o in jobs]
+    names = ", ".join(m.name for m, _ in methods)
+    judgments = client.judge_many(requests, desc=desc or f"evaluate {names}")
+    return [_record(m.name, p, o, j, content)
+            for (m, _, content, p, o), j in zip(jobs, judgments, strict=True)]
 
 
 def records_frame(records: Iterable[JudgmentRecord]) -> pd.DataFrame:

@@ -14,11 +14,15 @@ per method × test pair × order) and return small DataFrames with accuracies in
 * ``"judgment"``: every judgment on its own (the plain bootstrap; narrowest).
 
 Per-user CIs cannot resample users, so ``"user"`` falls back to ``"pair"`` there.
-Seeds are fixed per call, so tables are reproducible.
+:func:`accuracy_table` shows all three side by side with the per-user macro mean;
+:func:`comparisons_table` tests method differences on per-pair and per-user
+outcomes with Holm's adjustment. Seeds are fixed per call, so tables are
+reproducible.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import pandas as pd
@@ -26,8 +30,11 @@ import pandas as pd
 from persona_judge.evaluation.stats import (
     DEFAULT_RESAMPLES,
     accuracy_ci,
-    mcnemar_test,
+    bootstrap_ci,
+    holm,
     paired_bootstrap_difference,
+    paired_permutation_test,
+    unit_means,
 )
 
 Unit = Literal["pair", "user", "judgment"]
@@ -81,6 +88,35 @@ def pooled_accuracy(frame: pd.DataFrame, *, unit: Unit = "pair", confidence: flo
                                        "ci_high", "ci_unit"])
 
 
+def accuracy_table(frame: pd.DataFrame, *, confidence: float = 0.95,
+                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """One row per method: accuracy with three CIs side by side, and the per-user macro mean.
+
+    * ``judgment`` CI: every judgment resampled on its own (the paper's unit);
+    * ``pair`` CI: test pairs resampled with both their orders;
+    * ``user`` CI: whole users resampled (cluster bootstrap; NaN with a single user);
+    * ``macro``: the mean of per-user accuracies, each user counting once, with a
+      bootstrap CI over users.
+    """
+    rows = []
+    for method, group in frame.groupby("method", sort=False):
+        correct = group["correct"].to_numpy(dtype=float)
+        row: dict[str, object] = {"method": method, "n_users": group["user_id"].nunique(),
+                                  "n_pairs": len(set(cluster_ids(group, "pair") or [])),
+                                  "n_judgments": len(group), "accuracy": 100 * correct.mean()}
+        for unit in ("judgment", "pair", "user"):
+            low, high = bootstrap_ci(correct, clusters=cluster_ids(group, unit),
+                                     confidence=confidence, n_resamples=n_resamples, seed=seed)
+            row[f"{unit} CI low"], row[f"{unit} CI high"] = 100 * low, 100 * high
+        per_user = unit_means(correct, group["user_id"].astype(str).tolist())
+        low, high = bootstrap_ci(per_user, confidence=confidence, n_resamples=n_resamples,
+                                 seed=seed)
+        row.update({"macro (per-user mean)": 100 * per_user.mean(), "macro CI low": 100 * low,
+                    "macro CI high": 100 * high})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def paired_judgments(frame: pd.DataFrame, method_a: str, method_b: str) -> pd.DataFrame:
     """Rows (user, pair, order) judged by both methods, with ``correct_a`` / ``correct_b``."""
     keys = ["user_id", "pair_id", "order"]
@@ -101,18 +137,40 @@ def paired_judgments(frame: pd.DataFrame, method_a: str, method_b: str) -> pd.Da
 def compare_methods(frame: pd.DataFrame, method_a: str, method_b: str, *, unit: Unit = "pair",
                     confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
                     seed: int = 0) -> dict[str, float | int | str]:
-    """Method A vs B on the same judgments: paired bootstrap difference and McNemar's test."""
+    """Method A vs B on the same judgments, paired.
+
+    The difference in accuracy gets a paired bootstrap CI resampling ``unit``; the
+    sign-flip permutation test is run on per-pair differences (each pair's two orders
+    averaged) and on per-user differences. Neither treats the two orders as independent.
+    """
     both = paired_judgments(frame, method_a, method_b)
-    diff = paired_bootstrap_difference(
-        both["correct_a"].to_numpy(), both["correct_b"].to_numpy(),
-        clusters=cluster_ids(both, unit), confidence=confidence, n_resamples=n_resamples,
-        seed=seed)
-    test = mcnemar_test(both["correct_a"].to_numpy(), both["correct_b"].to_numpy())
-    return {"method_a": method_a, "method_b": method_b, "n_judgments": diff.n_judgments,
-            "difference": 100 * diff.difference, "ci_low": 100 * diff.low,
-            "ci_high": 100 * diff.high, "ci_unit": unit, "a_only": test.a_only,
-            "b_only": test.b_only, "mcnemar_p": test.pvalue,
-            "mcnemar": "exact binomial" if test.exact else "chi-squared, continuity-corrected"}
+    a, b = both["correct_a"].to_numpy(dtype=float), both["correct_b"].to_numpy(dtype=float)
+    diff = paired_bootstrap_difference(a, b, clusters=cluster_ids(both, unit),
+                                       confidence=confidence, n_resamples=n_resamples,
+                                       seed=seed)
+    out: dict[str, float | int | str] = {
+        "method_a": method_a, "method_b": method_b, "n_judgments": diff.n_judgments,
+        "difference": 100 * diff.difference, "ci_low": 100 * diff.low,
+        "ci_high": 100 * diff.high, "ci_unit": unit}
+    for test_unit in ("pair", "user"):
+        per_unit = unit_means(a - b, cluster_ids(both, test_unit) or [])
+        test = paired_permutation_test(per_unit, n_resamples=n_resamples, seed=seed)
+        out[f"{test_unit}s differing"] = test.n_nonzero
+        out[f"{test_unit}s"] = test.n_units
+        out[f"p ({test_unit})"] = test.pvalue
+    return out
+
+
+def comparisons_table(frame: pd.DataFrame, comparisons: Sequence[tuple[str, str]], *,
+                      unit: Unit = "pair", confidence: float = 0.95,
+                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Several paired comparisons, with Holm-adjusted p-values over the family shown."""
+    table = pd.DataFrame([compare_methods(frame, a, b, unit=unit, confidence=confidence,
+                                          n_resamples=n_resamples, seed=seed)
+                          for a, b in comparisons])
+    for test_unit in ("pair", "user"):
+        table[f"p ({test_unit}, Holm)"] = holm(table[f"p ({test_unit})"].tolist())
+    return table
 
 
 PAPER_SETTING = ("chatbot_arena", "Llama-3.3-70B")

@@ -1,4 +1,4 @@
-"""Small pure statistics for accuracy: bootstrap CIs, paired differences, McNemar's test.
+"""Small pure statistics for accuracy: bootstrap CIs, paired tests, multiplicity.
 
 Inputs are per-judgment 0/1 correctness arrays (one entry per test pair per
 order). Judgments are **not independent**: the two orders of one pair share
@@ -10,10 +10,18 @@ which is the plain bootstrap and matches ``scipy.stats.bootstrap(...,
 method="percentile")`` draw for draw given the same generator. Evaluation
 chooses the unit (``"pair"`` by default; see :mod:`persona_judge.evaluation.report`).
 
-Intervals are percentile intervals (``np.quantile``, linear interpolation).
-McNemar's test counts discordant judgments (A right & B wrong, A wrong & B
-right) and treats judgments as independent; with fewer than 25 discordant
-judgments it uses the exact binomial form, as statsmodels recommends.
+Intervals are percentile intervals (``np.quantile``, linear interpolation). With
+fewer than two clusters there is nothing to resample, and the interval is
+``(nan, nan)`` rather than a misleading zero-width one.
+
+Paired comparisons of two methods are tested on **per-unit outcomes** (a unit is
+a test pair, whose two orders are averaged, or a user): the per-unit differences
+in accuracy are tested with a sign-flip permutation test
+(:func:`paired_permutation_test`, ``scipy.stats.permutation_test``; exact when
+2^units ≤ ``n_resamples``), so the two orders of a pair are never counted as
+independent evidence. Several comparisons at once are adjusted with Holm's method
+(:func:`holm`, statsmodels). McNemar's test (:func:`mcnemar_test`) is kept for
+callers that do have independent paired binary outcomes.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
 
 DEFAULT_RESAMPLES = 10_000
 
@@ -92,6 +101,8 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *,
     """Percentile bootstrap CI of the mean of ``values``, resampling ``clusters`` if given."""
     arr = _as_array(values, "values")
     sums, sizes = _cluster_sums(arr, clusters)
+    if len(sums) < 2:
+        return float("nan"), float("nan")  # one cluster: no sampling variation to show
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(sums), (n_resamples, len(sums)))
     means = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
@@ -151,3 +162,45 @@ def mcnemar_test(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[boo
         statistic = (abs(a_only - b_only) - int(correction)) ** 2 / n
         pvalue = float(sps.chi2.sf(statistic, 1))
     return McNemarResult(a_only, b_only, float(statistic), pvalue, use_exact)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired sign-flip permutation test on per-unit differences (A minus B)."""
+
+    difference: float  # mean per-unit difference
+    pvalue: float
+    n_units: int
+    n_nonzero: int     # units where the two methods differ (the discordant ones)
+    exact: bool
+
+
+def paired_permutation_test(differences: Sequence[float] | np.ndarray, *,
+                            n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> PairedTest:
+    """Two-sided test that the mean per-unit difference is zero, flipping signs of units.
+
+    Exact (every sign assignment) when ``2**n_units <= n_resamples``. Units with no
+    difference carry no evidence; with none at all the p-value is 1.
+    """
+    d = _as_array(differences, "differences")
+    nonzero = int(np.count_nonzero(d))
+    exact = 2 ** len(d) <= n_resamples
+    if nonzero == 0:
+        return PairedTest(0.0, 1.0, len(d), 0, exact)
+    result = sps.permutation_test((d,), np.mean, permutation_type="samples",
+                                  n_resamples=n_resamples, alternative="two-sided",
+                                  vectorized=True, rng=np.random.default_rng(seed))
+    return PairedTest(float(d.mean()), float(min(1.0, result.pvalue)), len(d), nonzero, exact)
+
+
+def unit_means(values: Sequence[float] | np.ndarray, units: Sequence[object]) -> np.ndarray:
+    """Mean of ``values`` within each unit, units in order of first appearance."""
+    sums, sizes = _cluster_sums(_as_array(values, "values"), units)
+    return sums / sizes
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values for a family of comparisons (statsmodels ``multipletests``)."""
+    if len(pvalues) == 0:
+        return []
+    return [float(p) for p in multipletests(list(pvalues), method="holm")[1]]

@@ -21,14 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from persona_judge.data.records import Preference, Turn
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.llm import ChatRequest
 from persona_judge.method.bootstrap import Trace
 from persona_judge.method.judge import Demo, Order, judge_messages, judge_request
-from persona_judge.method.selection import CandidateScore, Spend
+from persona_judge.method.selection import CandidateScore, Fallback, Spend
 from persona_judge.method.templates import GENERATION_SYSTEM, load_template
 
-ARTIFACT_FORMAT = "persona_judge/synthesizeme-artifact@1"
+ARTIFACT_FORMAT = "persona_judge/synthesizeme-artifact@2"
 COMPONENTS = ("persona", "demos")
+
+
+class ArtifactFormatError(PersonaJudgeError, ValueError):
+    """A file is not a SynthesizeMe artifact this version can read."""
 
 
 @dataclass
@@ -50,9 +55,10 @@ class SynthesizeMeArtifact:
     demo_candidates: list[CandidateScore]
     demo_winner: int
     demo_set: list[Demo]
-    fallbacks: list[str] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
     spend: dict[str, Spend] = field(default_factory=dict)
     label: str = ""
+    demo_traces: list[Trace] = field(default_factory=list)  # step 3, reasoned with the persona
 
     # -- what was learnt ---------------------------------------------------------
     @property
@@ -76,9 +82,29 @@ class SynthesizeMeArtifact:
             total = total + spend
         return total
 
+    @property
+    def fallback_codes(self) -> list[str]:
+        return [f.code for f in self.fallbacks]
+
+    def prompt_content(self) -> tuple[str, str]:
+        """(what the rendered judge prompt carries, a flag when it lacks everything asked).
+
+        Carries: ``"persona + demos"``, ``"persona"``, ``"demos"`` or ``"nothing"`` (then it
+        is the default judge). The flag is set when none of the asked components is there:
+        the "just personas" ablation of a user with no usable persona, "just demos" of a user
+        whose final prompt has no demos. (The full method carrying only its persona is the
+        method working as designed: step 3's *persona only* candidate won.)
+        """
+        persona, demos = self._profile()
+        carries = " + ".join(n for n, v in (("persona", persona), ("demos", demos)) if v)
+        if carries:
+            return carries, ""
+        asked = " and ".join(self.components)
+        return "nothing", f"no {asked} for this user; judged by the default judge"
+
     def with_components(self, components: Sequence[str]) -> SynthesizeMeArtifact:
-        """The same fit, rendered with only some components (e.g. the "just personas" ablation:
-        ``("persona",)``); nothing is refitted, so it costs no calls."""
+        """The same fit, rendered with only some components: ``("persona",)`` is the "just
+        personas" ablation, ``("demos",)`` "just demos"; nothing is refitted (no calls)."""
         unknown = set(components) - set(COMPONENTS)
         if unknown or not components:
             raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, "
@@ -147,10 +173,11 @@ class SynthesizeMeArtifact:
             "persona": self.persona,
             "persona_source_pairs": list(self.persona_source_pairs),
             "demo_set": [d.to_dict() for d in self.demo_set],
-            "fallbacks": list(self.fallbacks),
+            "fallbacks": [f.to_dict() for f in self.fallbacks],
             "spend": {step: s.to_dict() for step, s in self.spend.items()},
             "val_orders": dict(self.val_orders),
             "traces": [t.to_dict() for t in self.traces],
+            "demo_traces": [t.to_dict() for t in self.demo_traces],
             "bootstrap_winner": self.bootstrap_winner,
             "bootstrap_candidates": [c.to_dict() for c in self.bootstrap_candidates],
             "demo_winner": self.demo_winner,
@@ -160,7 +187,7 @@ class SynthesizeMeArtifact:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SynthesizeMeArtifact:
         if data.get("format") != ARTIFACT_FORMAT:
-            raise ValueError(
+            raise ArtifactFormatError(
                 f"Not a SynthesizeMe artifact of format {ARTIFACT_FORMAT!r} (found "
                 f"{data.get('format')!r}); refit with this version of persona_judge.")
         return cls(
@@ -176,9 +203,10 @@ class SynthesizeMeArtifact:
             demo_candidates=[CandidateScore.from_dict(c) for c in data["demo_candidates"]],
             demo_winner=int(data["demo_winner"]),
             demo_set=[Demo.from_dict(d) for d in data["demo_set"]],
-            fallbacks=list(data.get("fallbacks", [])),
+            fallbacks=[Fallback.from_dict(f) for f in data.get("fallbacks", [])],
             spend={k: Spend.from_dict(v) for k, v in data.get("spend", {}).items()},
             label=str(data.get("label", "")),
+            demo_traces=[Trace.from_dict(t) for t in data.get("demo_traces", [])],
         )
 
     def save(self, path: str | Path) -> Path:
@@ -194,6 +222,6 @@ class SynthesizeMeArtifact:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc}); is it a SynthesizeMe "
+            raise ArtifactFormatError(f"{path} is not valid JSON ({exc}); is it a SynthesizeMe "
                              "artifact written by `persona-judge fit`?") from None
         return cls.from_dict(data)

@@ -1,78 +1,108 @@
 """Step 3, demonstration selection: with the persona in the prompt, pick the best demo set.
 
-``m_candidates`` (paper: 10) seeded demo sets are drawn from the user's
-**training** pairs (never validation or test), each of ``demo_set_size`` pairs
-(default ``ceil(n_train / 2)``; the paper leaves the size open). A demo shows
-the pair in the order its step-1 trace was generated in, the user's real choice
-and, when that trace verified, its reasoning; unverified pairs appear with the
-choice only. (We reuse step-1 traces rather than re-bootstrapping reasoning with
-the persona in the prompt, which would cost one more call per training pair.)
-Each candidate is scored on validation with the persona plus the demos in the
-judge's prompt, by the rules of :mod:`persona_judge.method.selection` (ties →
-earliest candidate; duplicates and hopeless candidates are not judged).
+Faithful algorithm (default):
+
+1. **Reasoning with the persona.** The personalized judge, with the persona (and
+   the same labelled context as step 1, when ``trace_context="labelled"``),
+   reasons again about every training pair: one call per training pair. A trace
+   that picks the user's real choice is verified; only verified traces are shown
+   with their reasoning. Without a usable persona this cannot be done, so the
+   step-1 traces are reused (fallback ``step-3 traces reused``).
+2. **Candidates**, in this order (ties go to the earliest): *persona only* (no
+   demos), *labels only*, *full set* (every verified trace, topped up with
+   labelled examples), then ``m`` *random* sets, all built as in step 1
+   (:func:`persona_judge.method.bootstrap.faithful_candidates`). Because
+   *persona only* comes first, a user's final prompt may legitimately carry no
+   demos; the artifact records it.
+3. Each candidate is scored on validation with persona + demos, by the rules of
+   :mod:`persona_judge.method.selection`.
+
+The cheaper variant (``algorithm="lite"``) reuses the step-1 traces (no extra
+calls) and searches ``m`` seeded demo sets of half the training pairs (pairs
+whose trace did not verify appear with the choice only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from persona_judge.data.records import Preference
 from persona_judge.method.bootstrap import (
+    FitContext,
     Trace,
-    draw_subsets,
-    score_on_validation,
-    validation_orders,
+    faithful_candidates,
+    generate_traces,
+    judge_fallbacks,
+    lite_candidates,
+    score_candidates,
+    search_fallbacks,
 )
-from persona_judge.method.judge import Demo, derive_seed, draw_order
-from persona_judge.method.selection import CandidateScore, Spend, search_candidates
+from persona_judge.method.judge import Demo
+from persona_judge.method.selection import (
+    Candidate,
+    CandidateScore,
+    Fallback,
+    Spend,
+    search_candidates,
+)
+from persona_judge.method.templates import JUDGE_PERSONALIZED, JUDGE_SPECULATIVE
 
 
 @dataclass
 class DemoResult:
-    """Step 3 for one user: every candidate's score, the winner and its demo set."""
+    """Step 3 for one user: the traces it showed, every candidate's score, winner, demo set."""
 
+    traces: list[Trace]
     candidates: list[CandidateScore]
     winner: int
     demo_set: list[Demo]
+    spend_traces: Spend
     spend: Spend
+    fallbacks: list[Fallback] = field(default_factory=list)
 
 
-def make_demos(pair_ids: Sequence[str], train: Sequence[Preference], traces: Sequence[Trace],
-               seed: int) -> list[Demo]:
-    """Demos for these training pairs, in training order, with verified reasoning where any."""
+def select_demo_set(ctx: FitContext, step1_traces: Sequence[Trace], client: Any, *,
+                    persona: str | None, algorithm: str = "faithful", m_candidates: int = 10,
+                    demo_set_size: int | None = None, fallback_kind: str = "full set"
+                    ) -> DemoResult:
+    """Step 3 for one user (see module doc)."""
+    templates = {"judge_trace": JUDGE_SPECULATIVE, "judge_personalized": JUDGE_PERSONALIZED,
+                 **ctx.templates}
+    fallbacks: list[Fallback] = []
+    spend_traces = Spend()
+    if algorithm == "faithful" and persona:
+        traces, spend_traces = generate_traces(
+            ctx, client, persona=persona, template=templates["judge_trace"],
+            personalized_template=templates["judge_personalized"], step="demo trace")
+        fallbacks += judge_fallbacks(traces, "demo traces")
+    else:
+        traces = list(step1_traces)
+        if algorithm == "faithful":
+            fallbacks.append(Fallback(
+                "step-3 traces reused", "demo traces",
+                "no usable persona to reason with, so the demos carry the step-1 traces"))
     by_pair = {t.pair_id: t for t in traces}
-    wanted = set(pair_ids)
-    demos = []
-    for pref in train:
-        if pref.pair_id not in wanted:
-            continue
-        trace = by_pair.get(pref.pair_id)
-        order = trace.order if trace is not None else draw_order(pref.pair_id, seed)
-        reasoning = trace.reasoning if trace is not None and trace.verified else None
-        demos.append(Demo(pref, order, reasoning or None))
-    return demos
-
-
-def select_demo_set(train: Sequence[Preference], val: Sequence[Preference],
-                    traces: Sequence[Trace], client: Any, *, persona: str | None, seed: int,
-                    m_candidates: int = 10, demo_set_size: int | None = None,
-                    templates: Mapping[str, str]) -> DemoResult:
-    """Step 3 for one user: search ``m_candidates`` seeded demo sets (see module doc)."""
-    user = train[0].user_id if train else ""
-    subsets = draw_subsets(len(train), m_candidates, demo_set_size,
-                           derive_seed(seed, user, "demo sets"), include_full_set=False)
-    candidates = [tuple(train[i].pair_id for i in s) for s in subsets]
-
-    orders = validation_orders(val, seed)
+    if algorithm == "faithful":
+        candidates = faithful_candidates(ctx, traces, m_candidates, search="demos",
+                                         head=(Candidate("persona only"),))
+    else:
+        candidates = lite_candidates(ctx, traces, m_candidates, subset_size=demo_set_size,
+                                     include_full_set=False, salt="demo sets",
+                                     labelled_unverified=True)
     spend = Spend()
+    no_choice: list[tuple[str, str]] = []
 
-    def score(members: tuple[str, ...]) -> dict[str, bool]:
-        return score_on_validation(val, orders, client, spend, persona=persona,
-                                   demos=make_demos(members, train, traces, seed),
-                                   step="demo candidate", templates=templates)
+    def score_many(cands: Sequence[Candidate]) -> list[dict[str, bool]]:
+        # Without a persona the "persona only" candidate is the step-1 judge on its own.
+        return score_candidates(ctx, client, spend, by_pair, cands, persona=persona,
+                                step="demo candidate", default_template=templates["judge_trace"],
+                                personalized_template=templates["judge_personalized"],
+                                no_choice=no_choice)
 
-    winner, scores = search_candidates(candidates, score, len(val))
-    demo_set = make_demos(scores[winner].members, train, traces, seed) if scores else []
-    return DemoResult(scores, winner, demo_set, spend)
+    fallback_index = next((i for i, c in enumerate(candidates) if c.kind == fallback_kind), 0)
+    winner, scores = search_candidates(candidates, score_many, len(ctx.val), stop_at=ctx.stop_at,
+                                       batch_size=ctx.batch_size, fallback_index=fallback_index)
+    fallbacks += search_fallbacks(no_choice, "demo search")
+    demo_set = list(ctx.demos(scores[winner].candidate, by_pair)) if scores else []
+    return DemoResult(traces, scores, winner, demo_set, spend_traces, spend, fallbacks)

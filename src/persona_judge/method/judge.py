@@ -12,10 +12,13 @@ where one exists), or both.
 ``order`` says which response is shown first: ``"chosen_first"`` puts the
 user's chosen response in slot A, ``"rejected_first"`` in slot B. Evaluation
 judges every test pair in both orders; fitting judges each training and
-validation pair in one order drawn from the seed (:func:`draw_order`), so that
-all candidates of a user are scored on the same prompts. A demonstration keeps
-the order its reasoning trace was generated in, so that "A" and "B" in the
-reasoning still refer to the right replies.
+validation pair in one **display order** (:func:`display_order`): the
+dataset's ``flip`` column when the pair has one (``flip=True`` shows the chosen
+reply first, as in the paper's public code) or a seeded hash of the pair id
+otherwise (:func:`draw_order`), so that all candidates of a user are scored on
+the same prompts. A demonstration keeps the order its reasoning trace was
+generated in, so that "A" and "B" in the reasoning still refer to the right
+replies.
 
 :class:`DefaultJudgeMethod` is the non-personalized baseline behind the
 ``PreferenceMethod`` interface used by evaluation.
@@ -54,6 +57,22 @@ def draw_order(pair_id: str, seed: int) -> Order:
     """A seeded, stable choice of display order for one pair (independent of other pairs)."""
     digest = hashlib.sha256(f"order|{seed}|{pair_id}".encode()).digest()
     return ORDERS[digest[0] & 1]
+
+
+ORDER_SOURCES = ("flip", "hash")
+
+
+def display_order(preference: Preference, seed: int, source: str = "flip") -> Order:
+    """The one order a training or validation pair is shown in while fitting.
+
+    ``source="flip"``: the dataset's ``flip`` column (True = chosen reply first), falling
+    back to the seeded hash for a pair without one; ``source="hash"``: always the hash.
+    """
+    if source not in ORDER_SOURCES:
+        raise ValueError(f"display order source must be one of {ORDER_SOURCES}, got {source!r}")
+    if source == "flip" and preference.flip is not None:
+        return "chosen_first" if preference.flip else "rejected_first"
+    return draw_order(preference.pair_id, seed)
 
 
 def derive_seed(*parts: object) -> int:
@@ -137,11 +156,12 @@ def judge_messages(context: Sequence[Turn], response_a: str, response_b: str, *,
     personalized judge.
     """
     values = {"conversation": render_conversation(context), "response_a": response_a,
-              "response_b": response_b}
+              "response_b": response_b, "profile": ""}
     if persona or demos:
         template = load_template(personalized_template)
         values["profile"] = render_profile(persona, demos, personalized_template)
     else:
+        # A template without a $profile placeholder simply ignores the empty value.
         template = load_template(default_template)
     messages = (
         {"role": "system", "content": template.render("system")},
@@ -182,3 +202,7 @@ class DefaultJudgeMethod:
 
     def judge_request(self, state: None, preference: Preference, order: Order) -> ChatRequest:
         return judge_request(preference, order, step="test", default_template=self.template)
+
+    def prompt_content(self, state: None) -> tuple[str, str]:
+        """The default judge's prompt carries nothing about the user, by design (no flag)."""
+        return "nothing", ""

@@ -8,19 +8,25 @@ $rejected $chosen_letter $rejected_letter $reasoning``)). The paper optimised Θ
 once with DSPy MIPROv2 on PRISM; we do not run that optimisation, so Θ is a
 parameter and its id enters the cache key and the artifact.
 
-Inputs and fallbacks (each fallback is recorded in the artifact):
+``persona_instruction="public"`` uses instead the instruction released with the
+paper's public code, fetched at run time (see :mod:`persona_judge.method.theta`).
 
-* normally the winning step-1 candidate's verified traces, each shown with the
-  reply the user picked, the one they passed over and the verified reasoning;
-* if that set is empty (no trace verified, or an empty candidate won), the
-  persona is written from **all training pairs with the user's real choices**,
-  with reasoning where a verified trace exists (fallback
-  ``"persona from labelled training pairs: ..."``);
-* if the call fails or its text is not usable (empty, or fewer than
-  ``MIN_PERSONA_WORDS`` words after removing a heading), it is retried once with
-  ``temperature=0.7, sample_index=1`` (a distinct cache entry); if that also
-  fails the persona is ``None`` and the judge uses demonstrations only
-  (fallback ``"no usable persona: ..."``).
+Inputs and fallbacks (each fallback is recorded in the artifact with its code):
+
+* normally the winning step-1 candidate: its verified traces, each shown with
+  the reply the user picked, the one they passed over and the verified
+  reasoning, plus its labelled examples (the choice only, "no analysis on
+  record"), in training order;
+* ``persona from labelled training pairs``: if that candidate shows nothing (the
+  cheaper variant's empty candidate), the persona is written from **all training
+  pairs with the user's real choices**, with reasoning where a verified trace
+  exists;
+* ``persona retried``: if the call fails or its text is not usable (empty, or
+  fewer than ``MIN_PERSONA_WORDS`` words after removing a heading), it is
+  retried once with ``temperature=0.7, sample_index=1`` (a distinct cache entry);
+* ``no usable persona``: if that also fails the persona is ``None``; step 3 then
+  searches demonstrations without a persona, and the "persona only" ablation of
+  that user is flagged in the judgments (it is the default judge).
 """
 
 from __future__ import annotations
@@ -34,14 +40,18 @@ from persona_judge.data.records import Preference
 from persona_judge.llm import ChatRequest
 from persona_judge.method.bootstrap import Trace
 from persona_judge.method.judge import ORDERS, correct_letter, render_conversation
-from persona_judge.method.selection import Spend
+from persona_judge.method.selection import CandidateScore, Fallback, Spend
 from persona_judge.method.templates import PERSONA_SYNTHESIS, load_template
 
 MIN_PERSONA_WORDS = 5
 PERSONA_MAX_TOKENS = 700
 NO_REASONING = "no analysis on record for this choice."
-_HEADING = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*persona\s*(?:\*\*)?\s*[:\-]?\s*(?:\*\*)?\s*",
-                      re.IGNORECASE)
+# A heading such as "Persona:", "**User persona:**", "## Synthesized Persona" (alone on its
+# line). The word must end there, so a persona that starts "Personable ..." keeps its words.
+_HEADING = re.compile(
+    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:the\s+)?(?:(?:synthesi[sz]ed|user(?:'s)?)\s+)?persona\b"
+    r"(?:\s*(?:\*\*)?\s*(?::|[-\u2013\u2014](?=\s))\s*(?:\*\*)?|\s*(?:\*\*)?[ \t]*\n)\s*",
+    re.IGNORECASE)
 
 
 @dataclass
@@ -50,7 +60,7 @@ class PersonaResult:
 
     persona: str | None
     source_pairs: list[str]
-    fallbacks: list[str] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
     spend: Spend = field(default_factory=Spend)
     template: str = PERSONA_SYNTHESIS
 
@@ -89,26 +99,29 @@ def clean_persona(text: str | None) -> str | None:
 
 
 def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
-                       winning_pairs: Sequence[str], client: Any,
+                       winner: CandidateScore | None, client: Any,
                        instruction: str = PERSONA_SYNTHESIS) -> PersonaResult:
-    """Step 2 for one user: write the persona from the winning verified traces (see module doc)."""
+    """Step 2 for one user: write the persona from the winning candidate (see module doc)."""
     by_pair = {t.pair_id: t for t in traces}
-    prefs = {p.pair_id: p for p in train}
-    source = [p for p in winning_pairs if p in by_pair and by_pair[p].verified]
-    fallbacks: list[str] = []
-    if source:
-        examples = [(prefs[p], by_pair[p]) for p in source]
-    else:
+    members = set(winner.members) if winner else set()
+    labelled = set(winner.labelled) if winner else set()
+    # Verified reasoning for members; the choice only for labelled examples.
+    examples = [(p, by_pair[p.pair_id] if p.pair_id in members else None) for p in train
+                if (p.pair_id in members and by_pair[p.pair_id].verified)
+                or p.pair_id in labelled]
+    fallbacks: list[Fallback] = []
+    if not examples:
         n_verified = sum(t.verified for t in traces)
         why = ("no training trace verified" if n_verified == 0
-               else "the winning candidate held no verified trace")
-        fallbacks.append(f"persona from labelled training pairs: {why}")
-        source = [p.pair_id for p in train]
+               else "the winning candidate showed no pair")
+        fallbacks.append(Fallback("persona from labelled training pairs", "persona", why))
         examples = [(p, by_pair.get(p.pair_id)) for p in train]
+    source = [p.pair_id for p, _ in examples]
     template_id = load_template(instruction).id
     result = PersonaResult(None, source, fallbacks, Spend(), template_id)
     if not examples:
-        result.fallbacks.append("no usable persona: the user has no training pairs")
+        result.fallbacks.append(Fallback("no usable persona", "persona",
+                                         "the user has no training pairs"))
         return result
     problems = []
     for temperature, sample_index in ((0.0, 0), (0.7, 1)):
@@ -119,11 +132,9 @@ def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
         if persona is not None:
             result.persona = persona
             if sample_index:
-                result.fallbacks.append(f"persona retried once: {problems[0]}")
+                result.fallbacks.append(Fallback("persona retried", "persona", problems[0]))
             return result
         problems.append(f"call failed ({reply.error})" if reply.error
                         else f"unusable text {reply.text[:60]!r}")
-    result.fallbacks.append("no usable persona: " + "; ".join(problems)
-                            + " - judging with demonstrations only")
+    result.fallbacks.append(Fallback("no usable persona", "persona", "; ".join(problems)))
     return result
-

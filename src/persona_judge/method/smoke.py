@@ -8,12 +8,22 @@ model**: anything computed from it is a smoke-run artefact and is labelled so.
 
 Rules:
 
-* **Judge prompt** (has ``## Reply A`` / ``## Reply B``): if the prompt carries a
-  persona that says the person "favours the longer" (or "shorter") reply, pick
-  that reply; else, if it carries demonstrations, pick the reply whose length
-  matches what the demonstrated choices mostly favoured; else (default judge,
-  or no signal) pick by a hash of the two replies — so about half of the
-  bootstrap traces verify and half do not. Answers are well-formed JSON.
+* **Judge prompt** (has ``## Reply A`` / ``## Reply B``), first rule that applies:
+
+  1. demonstrations *with reasoning* (verified traces) whose picked reply opens
+     with the same three words as exactly one of the two replies: pick that one
+     (the reasoning "taught" the judge what this person picks — so candidates
+     with verified reasoning can beat the persona alone);
+  2. a persona saying the person "favours the longer" (or "shorter") reply: pick
+     that reply;
+  3. demonstrations (labelled only, or reasoning without a match): pick the reply
+     whose length matches what the demonstrated choices mostly favoured;
+  4. no signal (default judge): pick by a hash of the two replies.
+
+  Lengths only partly predict the fixture users' tastes, so traces written with
+  labelled context verify for some pairs and not others, and which candidate
+  wins a search differs between users (labels only, full set, random sets,
+  persona only). Answers are well-formed JSON.
 * **Persona prompt** (has ``Reply they picked``): a persona naming the length the
   person favoured in the examples. For about one user in five (by a hash of the
   prompt) the first, temperature-0 answer is empty, so the retry path runs.
@@ -50,6 +60,22 @@ def _style_from_lengths(pairs: list[tuple[str, str]]) -> str | None:
     return "longer" if longer > shorter else "shorter"
 
 
+def _opening(text: str) -> str:
+    return " ".join(text.split()[:3])
+
+
+def _demonstrated(profile: str) -> tuple[list[tuple[str, str]], set[str]]:
+    """(picked, passed-over) texts of the demos, and openings of picks with reasoning."""
+    pairs, taught = [], set()
+    for a, b, answer in _DEMO.findall(profile):
+        shown = json.loads(answer)
+        picked, passed = (a, b) if shown.get("preferred") == "A" else (b, a)
+        pairs.append((picked, passed))
+        if shown.get("reasoning"):
+            taught.add(_opening(picked))
+    return pairs, taught
+
+
 def _judge(prompt: str) -> str:
     matches = list(_REPLY_A.finditer(prompt))
     if not matches:
@@ -57,15 +83,18 @@ def _judge(prompt: str) -> str:
     match = matches[-1]  # the pair to judge comes after any demonstrations
     reply_a, reply_b = match.group(1), match.group(2)
     profile = prompt[: match.start()]
+    pairs, taught = _demonstrated(profile)
+    match_a, match_b = _opening(reply_a) in taught, _opening(reply_b) in taught
+    if match_a != match_b:
+        choice = "A" if match_a else "B"
+        return json.dumps({"reasoning": "Scripted smoke stand-in: the reasoned earlier choices "
+                                        f"show this person picking replies like Reply {choice}.",
+                           "preferred": choice})
     style, source = None, ""
     if "## About this person" in profile:
         found = _PERSONA_STYLE.search(profile)
         style, source = (found.group(1), "the persona") if found else (None, "")
-    if style is None and "## Earlier choices by this person" in profile:
-        pairs = []
-        for a, b, answer in _DEMO.findall(profile):
-            preferred = json.loads(answer).get("preferred")
-            pairs.append((a, b) if preferred == "A" else (b, a))
+    if style is None and pairs:
         style, source = _style_from_lengths(pairs), "the earlier choices"
     if style is not None and len(reply_a) != len(reply_b):
         a_longer = len(reply_a) > len(reply_b)

@@ -5,15 +5,48 @@ preferences and returns a :class:`~persona_judge.method.artifact.SynthesizeMeArt
 :class:`SynthesizeMe` wraps it behind the ``PreferenceMethod`` interface
 (``fit`` / ``judge_request``) that evaluation uses for every method.
 
-Call budget (validation judged in one seeded order per pair): traces cost one
-call per training pair; each search costs at most ``n_val`` calls per
-*distinct* candidate, nothing for duplicates or once a perfect score is found;
-the persona costs one call (two if the first answer is unusable). For 7 train
-and 3 validation pairs at n = m = 10 that is at most 7 + 30 + 2 + 30 = 69.
+**Two algorithms** (``SynthesizeMeConfig.algorithm``; every choice below is also its
+own field, so a run can mix them, and the artifact records the resolved values):
 
-``components`` chooses the ablation: ``("persona", "demos")`` is the full
-method; ``("persona",)`` skips step 3 ("just personas"); ``("demos",)`` skips
-the step-1 search and step 2 (demos chosen without a persona).
+=================  ==========================================  ==============================
+setting            ``"faithful"`` (default)                    ``"lite"`` (our earlier variant)
+=================  ==========================================  ==============================
+trace_context      ``"labelled"``: 4 other labelled choices     ``"none"``
+judge_trace        ``judge_speculative@v1`` (speculate first)   ``judge_default@v1``
+step-1 candidates  labels only, full set, n random sets over    full set + n-1 random halves of
+                   verified traces (size 1..#verified)          the training pairs
+max_labeled_demos  4 (labelled examples fill a candidate)       0
+step-3 reasoning   re-generated with the persona (1 call/pair)  step-1 traces reused
+step-3 candidates  persona only, labels only, full set, m       m random halves
+                   random sets
+stop_at_accuracy   0.8 (public code: stop at 80%)               1.0 (stop at a perfect score)
+display_order      ``"flip"`` column, hash if absent            ``"hash"``
+=================  ==========================================  ==============================
+
+Both score candidates concurrently (``search_batch_size=None``: a whole search
+in one round of latency; ``1`` restores the one-at-a-time search). A
+faithful fit is then 5 rounds of latency (6 if the persona is retried):
+traces, step-1 search, persona, step-3 traces, step-3 search.
+
+**Call budget** (method requests; each costs one endpoint call on a cold cache,
+plus parse resamples and HTTP retries, which the artifact's ``samples`` and the
+client's ``RunStats`` count): traces ``n_train``; step-1 search at most
+``n_val × (n + 2)``; persona 1 (2 if retried); step-3 traces ``n_train``; step-3
+search at most ``n_val × (m + 3)``. For a typical real user (7 train, 3 val;
+chapter 01 gives the sizes) at n = m = 10: 7 + 36 + 2 + 7 + 39 = **91** requests at
+most; duplicate candidates and a batch-size-1 early stop make it fewer. The lite
+variant: 7 + 30 + 2 + 30 = 69.
+
+**Small users** (documented fallbacks, recorded in the artifact with a code):
+no validation pair → both searches take their *full set* candidate unscored (no
+search calls); one validation pair → scores are 0 or 1 and ties go to the
+earliest candidate; one training pair → traces see no other labelled choice;
+no training pair → :class:`NotEnoughPreferencesError`.
+
+``components`` chooses the ablation fitted: ``("persona", "demos")`` is the full
+method; ``("persona",)`` skips step 3. At evaluation time
+``artifact.with_components`` removes the persona or the demos of a full fit
+without refitting ("just personas", "just demos").
 """
 
 from __future__ import annotations
@@ -22,36 +55,69 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from persona_judge.data.records import Preference, UserSplit
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.llm import ChatRequest
 from persona_judge.method.artifact import COMPONENTS, SynthesizeMeArtifact
 from persona_judge.method.bootstrap import (
+    TRACE_CONTEXTS,
     BootstrapResult,
+    FitContext,
+    Trace,
     bootstrap_reasoning,
-    validation_orders,
+    pair_orders,
 )
 from persona_judge.method.demos import select_demo_set
-from persona_judge.method.judge import Order, derive_seed
+from persona_judge.method.judge import ORDER_SOURCES, Order, derive_seed
 from persona_judge.method.persona import synthesize_persona
-from persona_judge.method.selection import Spend
+from persona_judge.method.selection import CandidateScore, Fallback
 from persona_judge.method.templates import (
     GENERATION_SYSTEM,
     JUDGE_DEFAULT,
     JUDGE_PERSONALIZED,
+    JUDGE_SPECULATIVE,
     PERSONA_SYNTHESIS,
     load_template,
 )
+from persona_judge.method.theta import resolve_instruction
+
+ALGORITHMS = ("faithful", "lite")
+
+# What each algorithm sets for the fields left at None (see the module doc's table).
+PRESETS: dict[str, dict[str, Any]] = {
+    "faithful": {"trace_context": "labelled", "judge_trace": JUDGE_SPECULATIVE,
+                 "max_labeled_demos": 4, "stop_at_accuracy": 0.8, "display_order": "flip"},
+    "lite": {"trace_context": "none", "judge_trace": JUDGE_DEFAULT, "max_labeled_demos": 0,
+             "stop_at_accuracy": 1.0, "display_order": "hash"},
+}
+
+
+class NotEnoughPreferencesError(PersonaJudgeError, ValueError):
+    """A user cannot be fitted (no training preferences)."""
 
 
 @dataclass(frozen=True)
 class SynthesizeMeConfig:
-    """The method's parameters (paper values where the paper gives them)."""
+    """The method's parameters (paper values where the paper gives them).
 
-    n_candidates: int = 10            # n: step-1 candidate subsets (paper: 10)
-    m_candidates: int = 10            # m: step-3 candidate demo sets (paper: 10)
-    subset_size: int | None = None    # step-1 subset size; None = ceil(n_train / 2)
-    demo_set_size: int | None = None  # demos per candidate; None = ceil(n_train / 2)
-    include_full_set: bool = True     # step-1 candidate 0 = all training pairs
-    persona_instruction: str = PERSONA_SYNTHESIS  # Θ: template id or .txt path
+    Fields left at ``None`` take the value of ``algorithm``'s preset when the config is
+    built, so ``asdict(config)`` (what the artifact and the results folder record) always
+    holds the values that ran.
+    """
+
+    algorithm: str = "faithful"       # "faithful" (paper + public code) or "lite" (cheaper)
+    n_candidates: int = 10            # n: step-1 random candidates (paper: 10)
+    m_candidates: int = 10            # m: step-3 random candidates (paper: 10)
+    trace_context: str | None = None  # "labelled" (public code) | "none" (paper's text)
+    context_size: int = 4             # labelled choices beside a trace (public code: 4)
+    judge_trace: str | None = None    # template of the step-1 judge
+    max_labeled_demos: int | None = None  # labelled examples filling a candidate
+    stop_at_accuracy: float | None = None  # a search stops at the first candidate this good
+    display_order: str | None = None  # "flip" (dataset column) | "hash" (seeded)
+    search_batch_size: int | None = None  # candidates scored per round; None = all at once
+    subset_size: int | None = None    # lite step 1: subset size; None = ceil(n_train / 2)
+    demo_set_size: int | None = None  # lite step 3: demos per candidate; None = ceil(n_train/2)
+    include_full_set: bool = True     # lite step 1: candidate 0 = all training pairs
+    persona_instruction: str = PERSONA_SYNTHESIS  # Θ: template id, .txt path, or "public"
     components: tuple[str, ...] = COMPONENTS
     seed: int = 0
     judge_default: str = JUDGE_DEFAULT
@@ -59,6 +125,12 @@ class SynthesizeMeConfig:
     generation: str = GENERATION_SYSTEM
 
     def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        for name, value in PRESETS[self.algorithm].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        object.__setattr__(self, "components", tuple(self.components))
         unknown = set(self.components) - set(COMPONENTS)
         if unknown or not self.components:
             raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, "
@@ -66,87 +138,133 @@ class SynthesizeMeConfig:
         if self.n_candidates < 1 or self.m_candidates < 1:
             raise ValueError("n_candidates and m_candidates must be at least 1 "
                              f"(got {self.n_candidates}, {self.m_candidates}); the paper uses 10.")
+        if self.trace_context not in TRACE_CONTEXTS:
+            raise ValueError(f"trace_context must be one of {TRACE_CONTEXTS}, "
+                             f"got {self.trace_context!r}")
+        if self.display_order not in ORDER_SOURCES:
+            raise ValueError(f"display_order must be one of {ORDER_SOURCES}, "
+                             f"got {self.display_order!r}")
+        if not 0 < float(self.stop_at_accuracy) <= 1:  # type: ignore[arg-type]
+            raise ValueError(f"stop_at_accuracy must be in (0, 1], got {self.stop_at_accuracy}")
+        if self.search_batch_size is not None and self.search_batch_size < 1:
+            raise ValueError("search_batch_size must be at least 1, or None for all at once")
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting as plain JSON values (what the artifact and run folders record)."""
+        out = asdict(self)
+        out["components"] = list(self.components)
+        return out
 
 
 def _templates(config: SynthesizeMeConfig) -> dict[str, str]:
     return {
+        "judge_trace": load_template(str(config.judge_trace)).id,
         "judge_default": load_template(config.judge_default).id,
         "judge_personalized": load_template(config.judge_personalized).id,
-        "persona_synthesis": load_template(config.persona_instruction).id,
+        "persona_synthesis": load_template(resolve_instruction(config.persona_instruction)).id,
         "generation": load_template(config.generation).id,
     }
+
+
+def fit_context(user_split: UserSplit, config: SynthesizeMeConfig) -> FitContext:
+    """The per-user state both searches share (orders, seed, settings)."""
+    seed = derive_seed(config.seed, user_split.user_id)
+    train, val = tuple(user_split.train), tuple(user_split.val)
+    return FitContext(
+        train=train, val=val, orders=pair_orders((*train, *val), seed,
+                                                 str(config.display_order)),
+        seed=seed, templates=_templates(config), trace_context=str(config.trace_context),
+        context_size=config.context_size, max_labeled=int(config.max_labeled_demos or 0),
+        stop_at_accuracy=float(config.stop_at_accuracy or 1.0),
+        batch_size=config.search_batch_size)
 
 
 def bootstrap_step(user_split: UserSplit, client: Any,
                    config: SynthesizeMeConfig | None = None) -> BootstrapResult:
     """Step 1 alone, exactly as :func:`fit_user` runs it (same seeds, so the same requests)."""
     config = config or SynthesizeMeConfig()
-    return bootstrap_reasoning(
-        list(user_split.train), list(user_split.val), client,
-        seed=derive_seed(config.seed, user_split.user_id), n_candidates=config.n_candidates,
-        subset_size=config.subset_size, include_full_set=config.include_full_set,
-        templates=_templates(config))
+    _require_train(user_split)
+    return bootstrap_reasoning(fit_context(user_split, config), client,
+                               algorithm=config.algorithm, n_candidates=config.n_candidates,
+                               subset_size=config.subset_size,
+                               include_full_set=config.include_full_set)
+
+
+def _require_train(user_split: UserSplit) -> None:
+    if not user_split.train:
+        raise NotEnoughPreferencesError(
+            f"User {user_split.user_id!r} has no training preferences; SynthesizeMe needs at "
+            "least one (the paper uses 5-15). Give this user 'train' rows or leave them out.")
+
+
+def split_fallbacks(ctx: FitContext, display_order_source: str) -> list[Fallback]:
+    """Fallbacks that follow from the user's split sizes and data, before any call."""
+    out = []
+    if not ctx.val:
+        out.append(Fallback("no validation pairs", "fit",
+                            "nothing to score on: both searches take their full-set candidate "
+                            "unscored"))
+    elif len(ctx.val) == 1:
+        out.append(Fallback("one validation pair", "fit",
+                            "scores are 0 or 1, so many candidates tie; ties go to the earliest"))
+    if len(ctx.train) == 1 and ctx.trace_context == "labelled":
+        out.append(Fallback("one training pair", "fit",
+                            "no other labelled choice to show beside the trace"))
+    if display_order_source == "flip":
+        missing = [p.pair_id for p in (*ctx.train, *ctx.val) if p.flip is None]
+        if missing:
+            out.append(Fallback("order from hash", "fit",
+                                f"{len(missing)} pair(s) have no 'flip' value; their display "
+                                "order is the seeded hash"))
+    return out
 
 
 def fit_user(user_split: UserSplit, client: Any,
              config: SynthesizeMeConfig | None = None) -> SynthesizeMeArtifact:
     """Fit SynthesizeMe on one user's train + validation preferences (never test)."""
     config = config or SynthesizeMeConfig()
-    train, val = list(user_split.train), list(user_split.val)
-    if not train:
-        raise ValueError(
-            f"User {user_split.user_id!r} has no training preferences; SynthesizeMe needs at "
-            "least one (the paper uses 5-15). Give this user 'train' rows or leave them out.")
-    seed = derive_seed(config.seed, user_split.user_id)
-    templates = _templates(config)
-    fallbacks: list[str] = []
-    if not val:
-        fallbacks.append("no validation pairs: candidate 0 taken in both searches, unscored")
-    elif len(val) == 1:
-        fallbacks.append("one validation pair: scores are 0 or 1, most candidates tie "
-                         "(ties go to the earliest candidate)")
-
-    want_persona = "persona" in config.components
-    step1 = bootstrap_reasoning(
-        train, val, client, seed=seed,
-        n_candidates=config.n_candidates if want_persona else 0,
-        subset_size=config.subset_size, include_full_set=config.include_full_set,
-        templates=templates)
+    _require_train(user_split)
+    ctx = fit_context(user_split, config)
+    fallbacks = split_fallbacks(ctx, str(config.display_order))
+    step1 = bootstrap_reasoning(ctx, client, algorithm=config.algorithm,
+                                n_candidates=config.n_candidates, subset_size=config.subset_size,
+                                include_full_set=config.include_full_set)
+    fallbacks += step1.fallbacks
     if not any(t.verified for t in step1.traces):
-        fallbacks.append("no trace verified: step-1 candidates are all the default judge")
+        fallbacks.append(Fallback("no trace verified", "bootstrap traces",
+                                  "step-1 candidates carry labelled examples at most"))
     spend = {"bootstrap traces": step1.spend_traces, "bootstrap search": step1.spend_search}
 
-    persona, persona_pairs = None, []
-    if want_persona:
-        winning = step1.candidates[step1.winner].members if step1.candidates else ()
-        result = synthesize_persona(train, step1.traces, winning, client,
-                                    config.persona_instruction)
-        persona, persona_pairs = result.persona, result.source_pairs
-        fallbacks.extend(result.fallbacks)
-        spend["persona"] = result.spend
+    winner = step1.candidates[step1.winner] if step1.candidates else None
+    result = synthesize_persona(list(ctx.train), step1.traces, winner, client,
+                                resolve_instruction(config.persona_instruction))
+    persona, persona_pairs = result.persona, result.source_pairs
+    fallbacks += result.fallbacks
+    spend["persona"] = result.spend
 
-    demo_candidates, demo_winner, demo_set = [], 0, []
+    demo_traces: list[Trace] = []
+    demo_candidates: list[CandidateScore] = []
+    demo_winner, demo_set = 0, []
     if "demos" in config.components:
-        step3 = select_demo_set(train, val, step1.traces, client, persona=persona, seed=seed,
-                                m_candidates=config.m_candidates,
-                                demo_set_size=config.demo_set_size, templates=templates)
+        step3 = select_demo_set(ctx, step1.traces, client, persona=persona,
+                                algorithm=config.algorithm, m_candidates=config.m_candidates,
+                                demo_set_size=config.demo_set_size)
+        demo_traces = step3.traces if step3.traces is not step1.traces else []
         demo_candidates, demo_winner, demo_set = step3.candidates, step3.winner, step3.demo_set
-        spend["demo search"] = step3.spend
-    else:
-        spend["demo search"] = Spend()
-
-    settings = asdict(config)
-    settings["components"] = list(config.components)
-    settings["user_seed"] = seed
-    settings["n_train"], settings["n_val"] = len(train), len(val)
+        fallbacks += step3.fallbacks
+        spend["demo traces"], spend["demo search"] = step3.spend_traces, step3.spend
+    settings = config.settings()
+    settings["user_seed"] = ctx.seed
+    settings["n_train"], settings["n_val"] = len(ctx.train), len(ctx.val)
     return SynthesizeMeArtifact(
         user_id=user_split.user_id, model=str(getattr(client, "model", "")),
-        seed=config.seed, settings=settings, templates=templates,
-        components=tuple(config.components), val_orders=validation_orders(val, seed),
+        seed=config.seed, settings=settings, templates=ctx.templates,
+        components=tuple(config.components),
+        val_orders={p.pair_id: ctx.orders[p.pair_id] for p in ctx.val},
         traces=step1.traces, bootstrap_candidates=step1.candidates,
         bootstrap_winner=step1.winner, persona=persona, persona_source_pairs=persona_pairs,
         demo_candidates=demo_candidates, demo_winner=demo_winner, demo_set=demo_set,
-        fallbacks=fallbacks, spend=spend)
+        fallbacks=fallbacks, spend=spend, demo_traces=demo_traces)
 
 
 class SynthesizeMe:
@@ -167,3 +285,6 @@ class SynthesizeMe:
                       order: Order) -> ChatRequest:
         return state.judge_request(preference, order)
 
+    def prompt_content(self, state: SynthesizeMeArtifact) -> tuple[str, str]:
+        """What the final prompt carries for this user, and a flag if less than asked."""
+        return state.prompt_content()

@@ -27,6 +27,7 @@ _SECTION = re.compile(r"^=== ([a-z_]+) ===[ \t]*$", re.MULTILINE)
 # The templates the method uses by default (roles -> template id).
 JUDGE_DEFAULT = "judge_default@v1"
 JUDGE_PERSONALIZED = "judge_personalized@v1"
+JUDGE_SPECULATIVE = "judge_speculative@v1"  # step-1 traces: asked to speculate about the user
 PERSONA_SYNTHESIS = "persona_synthesis@v1"
 GENERATION_SYSTEM = "generation_system@v1"
 
