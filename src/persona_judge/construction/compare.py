@@ -139,12 +139,14 @@ def decision_agreement(matches: pd.DataFrame, published: Sequence[Any], *,
 
 
 def recorded_consensus(published: Sequence[Any], *, threshold: float = 1.0,
-                       direction: str = "either") -> tuple[pd.DataFrame, pd.DataFrame]:
+                       direction: str = "either", judges: Sequence[str] | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Our consensus rule on every published row, from its recorded judge columns (free).
 
-    Returns the per-pair decisions and a one-row summary.
+    ``judges`` defaults to every judge with recorded columns. Returns the per-pair
+    decisions and a one-row summary.
     """
-    verdicts = recorded_verdicts(published)
+    verdicts = recorded_verdicts(published, judges)
     decisions = consensus_decisions(verdicts, [str(p.pair_id) for p in published],
                                     threshold=threshold, direction=direction)  # type: ignore[arg-type]
     with_verdicts = decisions[decisions["judgments"] > 0]

@@ -310,12 +310,20 @@ def recorded_slot(value: Any) -> int | None:
     return None
 
 
-def recorded_verdicts(rows: Iterable[Any], judges: Sequence[str] = PUBLISHED_JUDGES,
+def recorded_judges(columns: Iterable[str]) -> list[str]:
+    """The judge names that have ``prediction_<judge>`` columns among ``columns``."""
+    return [c[len("prediction_"):] for c in columns
+            if c.startswith("prediction_") and not c.startswith("prediction_flip_")]
+
+
+def recorded_verdicts(rows: Iterable[Any], judges: Sequence[str] | None = None,
                       key: str = "pair_id") -> pd.DataFrame:
     """Verdicts read from published rows' ``prediction_<judge>`` / ``prediction_flip_<judge>``.
 
     ``rows`` are benchmark ``Preference`` records (their ``extra`` holds the
-    columns) or plain row dicts. Our reading of the columns, following the
+    columns) or plain row dicts; ``judges`` defaults to every judge with a
+    ``prediction_<judge>`` column in the row (the published benchmark has five,
+    :data:`PUBLISHED_JUDGES`). Our reading of the columns, following the
     paper's code: a row with ``flip`` False was shown chosen-first in
     ``prediction_<judge>``, and ``prediction_flip_<judge>`` is the other order;
     ``flip`` True swaps both.
@@ -328,7 +336,7 @@ def recorded_verdicts(rows: Iterable[Any], judges: Sequence[str] = PUBLISHED_JUD
             values, flip, pair_id = dict(row.extra), bool(row.flip), str(getattr(row, key))
         base = "rejected_first" if flip else "chosen_first"
         other = "chosen_first" if flip else "rejected_first"
-        for judge in judges:
+        for judge in judges if judges is not None else recorded_judges(values):
             for column, order in ((f"prediction_{judge}", base),
                                   (f"prediction_flip_{judge}", other)):
                 if column not in values or values[column] is None:

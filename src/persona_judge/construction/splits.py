@@ -12,7 +12,8 @@ scored on their test pairs). Choices, all parameters of :class:`SplitConfig`:
   test pair whose context the method saw in training would flatter it.
 * The draw is seeded per user (``seed`` and the user id), so adding or removing
   another user never reshuffles this one. Test is filled first, then
-  validation, then train takes the rest, group by group in the shuffled order.
+  validation, then train takes the rest, group by group in the shuffled order; a
+  split takes another group only while that brings it nearer its target.
 """
 
 from __future__ import annotations
@@ -69,13 +70,19 @@ def split_user(pairs: Sequence[CandidatePair], config: SplitConfig) -> dict[str,
     assignment: dict[str, str] = {}
     counts = {s: 0 for s in SPLITS}
     remaining = list(groups)
-    # Test leaves at least two groups (for val and train), val at least one (for train).
+    # Test leaves at least two groups (for val and train), val at least one (for train). A
+    # split takes the next group while that brings its count nearer its target (and always
+    # takes one), so whole conversations never push a split far past its share.
     for split, reserve in (("test", 2), ("val", 1)):
-        while counts[split] < targets[split] and len(remaining) > reserve:
+        while len(remaining) > reserve:
+            size = len(remaining[0])
+            if counts[split] and abs(counts[split] + size - targets[split]) >= \
+                    abs(counts[split] - targets[split]):
+                break
             group = remaining.pop(0)
             for pair in group:
                 assignment[pair.pair_id] = split
-            counts[split] += len(group)
+            counts[split] += size
     for group in remaining:
         for pair in group:
             assignment[pair.pair_id] = "train"

@@ -207,7 +207,17 @@ def _fetch(source: RawSource, revision: str | None, folder: Path, endpoint: str 
            progress: bool, hint: str) -> str:
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.utils import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
     from tqdm import tqdm
+
+    class _Quiet(tqdm):  # type: ignore[misc]
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
 
     def refused(err: BaseException) -> bool:
         if isinstance(err, GatedRepoError):
@@ -215,6 +225,10 @@ def _fetch(source: RawSource, revision: str | None, folder: Path, endpoint: str 
         status = getattr(getattr(err, "response", None), "status_code", None)
         return source.gated and isinstance(err, HfHubHTTPError) and status in (401, 403)
 
+    # The Hub's per-file bars are tqdm.auto widgets (they need CDN scripts in the offline
+    # book): off while we download; one plain-text bar counts the files instead.
+    bars_were_off = are_progress_bars_disabled()
+    disable_progress_bars()
     try:
         # Resolve first, then download exactly that commit: the files and the recorded
         # revision can never disagree, even if the repository changes mid-download.
@@ -224,7 +238,7 @@ def _fetch(source: RawSource, revision: str | None, folder: Path, endpoint: str 
             source.repo_id, repo_type="dataset", revision=commit, local_dir=folder,
             allow_patterns=list(source.files), endpoint=endpoint,
             # Plain text bars: tqdm.auto's notebook widgets need CDN scripts (offline book).
-            tqdm_class=tqdm if progress else None)
+            tqdm_class=tqdm if progress else _Quiet)
     except Exception as err:  # noqa: BLE001 - every failure ends in one clear message below
         if refused(err):
             raise GatedSourceError(gated_message(source, err)) from None
@@ -233,6 +247,9 @@ def _fetch(source: RawSource, revision: str | None, folder: Path, endpoint: str 
         raise RawSourceUnavailableError(
             f"could not download {source.repo_id} (revision {revision or 'main'}) from the "
             f"Hugging Face Hub ({_first_line(err)}). {hint}") from None
+    finally:
+        if not bars_were_off:
+            enable_progress_bars()
     return commit
 
 
