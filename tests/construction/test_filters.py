@@ -165,3 +165,20 @@ def test_llm_judges_agree_on_a_clearly_worse_reply(tmp_path):
     assert not {"p0", "p1"} & {p.pair_id for p in kept}
     assert step.removed_by_reason["judges agree the chosen reply is better"] >= 1
     assert step.removed_by_reason["judges agree the rejected reply is better"] >= 1
+
+
+def test_smoke_responder_answers_construction_prompts_and_falls_back():
+    from persona_judge.construction.filters import consensus_request, personalization_request
+    from persona_judge.method.smoke import smoke_responder
+
+    def body(request, model="m", temperature=0.0):
+        return {"model": model, "temperature": temperature, "messages": list(request.messages)}
+
+    factual = personalization_request(pair(1, query=f"{FACTUAL_MARK} What is 2+2?"))
+    answer = json.loads(construction_responder(body(factual)))
+    assert answer["personalizable_query"] is False
+    worse = consensus_request(pair(2, rejected=f"{WORSE_MARK} nope"), "rejected_first", "m")
+    assert json.loads(construction_responder(body(worse)))["preferred"] == "B"
+    other = {"model": "m", "messages": [{"role": "user", "content": "## Reply A\nx\n\n## Reply B"
+                                                                   "\ny\n\n## Your answer\n"}]}
+    assert construction_responder(other) == smoke_responder(other)
