@@ -147,6 +147,21 @@ def test_published_comparison_round_trip(built):
     assert summary.loc[0, "our rule would drop"] == 0  # survivors of the same rule
 
 
+def test_published_rows_with_other_conversation_ids_match_by_query_and_texts(built):
+    _, result, _ = built["chatbot_arena"]
+    from persona_judge.data.records import Preference
+
+    published = [Preference(user_id=p.user_id, conversation_id=f"published-{i}",
+                            context=p.context, chosen=p.chosen, rejected=p.rejected, split="test")
+                 for i, p in enumerate(result.pairs[:5])]
+    extra = Preference(user_id="x", conversation_id="other", context=result.pairs[0].context,
+                       chosen=result.pairs[0].rejected, rejected=result.pairs[0].chosen,
+                       split="test")  # same texts, opposite choice: not the same pair
+    matches = match_published(result.pairs, [*published, extra])
+    assert list(matches["pair_id"]) == [p.pair_id for p in result.pairs[:5]]
+    assert set(matches["matched_by"]) == {"query + texts"}
+
+
 def test_recorded_consensus_source_reuses_published_verdicts(built):
     pairs, result, folder = built["chatbot_arena"]
     published = load_constructed("chatbot_arena", "smoke", folder=folder).preferences

@@ -45,6 +45,10 @@ def test_seeded_and_independent_of_other_users():
     assert {k: together[k] for k in alone} == alone
     assert assign_splits(a, SplitConfig(seed=3))[0] == alone
     assert any(assign_splits(a, SplitConfig(seed=s))[0] != alone for s in range(4, 9))
+    # Two users with the same layout are shuffled differently (the seed includes the user).
+    twin = pairs_of("twin", {f"c{i}": 2 for i in range(8)})
+    twin_split = assign_splits(twin, SplitConfig(seed=3))[0]
+    assert [alone[p.pair_id] for p in a] != [twin_split[p.pair_id] for p in twin]
 
 
 def test_users_that_cannot_be_split_are_set_aside():
