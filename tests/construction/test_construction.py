@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from persona_judge.construction.compare import (
+    agreement_column_check,
     decision_agreement,
     funnel_table,
     match_published,
@@ -27,6 +28,12 @@ from persona_judge.study.notebook import smoke_llm
 
 JUDGES = ("judge-one", "judge-two")
 CONFIG = ConstructionConfig(min_pairs_per_user=8, llm_max_users=4)
+
+
+def _stored_id(pref) -> str:
+    """Our pair id as the loader hands it back: a record field once the loader keeps stored
+    ids (issue #7), an extra column before."""
+    return str(pref.extra.get("pair_id") or pref.pair_id)
 
 
 def _loader_accepts_model_role() -> bool:
@@ -102,7 +109,7 @@ def test_written_dataset_has_the_published_columns(built):
 def test_arena_construction_loads_through_the_benchmark_loader(built):
     _, result, folder = built["chatbot_arena"]
     report = load_constructed("chatbot_arena", "smoke", folder=folder)
-    loaded = {p.extra["pair_id"]: p for p in report.preferences}
+    loaded = {_stored_id(p): p for p in report.preferences}
     assert set(loaded) == {p.pair_id for p in result.pairs}
     for pair in result.pairs:
         pref = loaded[pair.pair_id]
@@ -119,8 +126,9 @@ def test_arena_construction_loads_through_the_benchmark_loader(built):
 def test_prism_construction_loads_through_the_benchmark_loader(built):
     _, result, folder = built["prism"]
     report = load_constructed("prism", "smoke", folder=folder)
-    assert {p.extra.get("pair_id") for p in report.preferences} == \
-        {p.pair_id for p in result.pairs}
+    assert {_stored_id(p) for p in report.preferences} == {p.pair_id for p in result.pairs}
+    assert all(t.role in ("user", "assistant") for p in report.preferences
+               for t in (*p.context, p.chosen, p.rejected))
 
 
 def test_published_comparison_round_trip(built):
@@ -145,6 +153,9 @@ def test_published_comparison_round_trip(built):
         assert (row.judgments, row.for_chosen, row.agreement) == (
             mine["judgments"], mine["for_chosen"], mine["agreement"])
     assert summary.loc[0, "our rule would drop"] == 0  # survivors of the same rule
+    # The written agreement column is the share of judgments for the chosen reply.
+    fit = agreement_column_check(published, decisions).set_index("reading")
+    assert fit.loc["share of judgments for the chosen reply", "mean absolute difference"] == 0
 
 
 def test_published_rows_with_other_conversation_ids_match_by_query_and_texts(built):

@@ -11,10 +11,12 @@ Layout (the same as a Hub download of the published benchmark)::
 
 Rows carry the published column set (``user_id``, ``conversation_id``, ``context``,
 ``chosen``, ``rejected``, ``turns``, ``type``, ``split``, ``flip``, ``chosen_score``,
-``rejected_score``, ``dataset``, the personalization columns, ``agreement`` and the
-four columns per judge) plus ``pair_id``, our id that traces each pair back to its
-raw record. ``context`` / ``chosen`` / ``rejected`` are ``{content, role}`` structs
-as in the published parquet; PRISM replies keep the role ``model``.
+``rejected_score``, ``dataset``, the personalization columns, ``agreement`` (share of the
+consensus judgments that picked the chosen reply) and the four columns per judge, with
+predictions as ``"First"`` / ``"Second"`` for the pair shown in its ``flip`` order and
+reversed) plus ``pair_id``, our id that traces each pair back to its raw record.
+``context`` / ``chosen`` / ``rejected`` are ``{content, role}`` structs as in the
+published parquet; PRISM replies keep the role ``model``.
 
 :func:`load_constructed` reads such a folder back through
 ``persona_judge.data.benchmark.read_local_dataset``, the loader every chapter uses.

@@ -128,7 +128,8 @@ class ConstructionResult:
         """The constructed benchmark's rows: published column set + ``pair_id``.
 
         Construction columns come from our own decisions: the personalization
-        answers, ``agreement`` (share of judgments for the more-picked reply) and,
+        answers, ``agreement`` (the share of the consensus judgments that picked the
+        person's chosen reply: how far the judges agree with the person) and,
         for each of our judges and each of the five published judge names, the
         columns ``prediction_<judge>`` (the pair shown in its ``flip`` order) and
         ``prediction_flip_<judge>`` (the other order) as ``"First"`` / ``"Second"``,
@@ -155,9 +156,8 @@ class ConstructionResult:
                 p["personalizable_responses"])
             c = consensus.loc[pair.pair_id] if consensus is not None and \
                 pair.pair_id in consensus.index else None
-            agreement = None if c is None else c["agreement"]
-            row["agreement"] = None if agreement is None or pd.isna(agreement) \
-                else float(agreement)
+            share = None if c is None else c["share_chosen"]
+            row["agreement"] = None if share is None or pd.isna(share) else float(share)
             base = "rejected_first" if pair.flip else "chosen_first"
             other = "chosen_first" if pair.flip else "rejected_first"
             for judge in judge_names:
