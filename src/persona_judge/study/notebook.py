@@ -16,7 +16,7 @@ from __future__ import annotations
 import atexit
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,21 +161,23 @@ def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> li
 
 
 @contextmanager
-def smoke_llm(model: str, *, cache_path: str | Path | None = None, **overrides: Any
+def smoke_llm(model: str, *, cache_path: str | Path | None = None,
+              responder: Callable[[dict[str, Any]], str] | None = None, **overrides: Any
               ) -> Iterator[LLMClient]:
     """A client wired to a local stand-in server with scripted answers, for smoke runs.
 
     Always the keyless OpenAI-compatible backend, so a real ``TOGETHER_API_KEY`` in
     the environment is never sent to the stand-in; no progress bars by default, so
     a smoke notebook's outputs (nbval's record) do not vary between runs. Without
-    ``cache_path`` the cache is a throw-away file, removed on exit.
+    ``cache_path`` the cache is a throw-away file, removed on exit. ``responder``
+    replaces the method's scripted answers (e.g. the construction's stand-in).
     """
     from persona_judge.llm import client_from_env
     from persona_judge.llm.standin import StandInServer
     from persona_judge.method.smoke import smoke_responder
 
     with ExitStack() as stack:
-        server = stack.enter_context(StandInServer(responder=smoke_responder))
+        server = stack.enter_context(StandInServer(responder=responder or smoke_responder))
         if cache_path is None:
             cache_dir = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="persona-judge-smoke-"))
@@ -205,15 +207,17 @@ def real_llm(model: str, *, cache_path: str | Path | None = None, **overrides: A
                            **overrides)
 
 
-def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite", **overrides: Any
+def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite",
+             responder: Callable[[dict[str, Any]], str] | None = None, **overrides: Any
              ) -> LLMClient:
     """The study's cached LLM client for a notebook in this run mode.
 
-    Smoke: ``smoke_llm``, kept open until the kernel exits. Real: ``real_llm``, the
-    endpoint from the environment and ``data/cache/llm-real.sqlite``.
+    Smoke: ``smoke_llm``, kept open until the kernel exits (``responder`` picks its
+    scripted answers). Real: ``real_llm``, the endpoint from the environment and
+    ``data/cache/llm-real.sqlite`` (``responder`` is ignored).
     """
     if check_mode(mode) == "smoke":
-        context = smoke_llm(model, cache_mode=cache_mode, **overrides)
+        context = smoke_llm(model, cache_mode=cache_mode, responder=responder, **overrides)
         atexit.register(context.__exit__, None, None, None)
         return context.__enter__()
     return real_llm(model, cache_mode=cache_mode, **overrides)
