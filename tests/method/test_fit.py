@@ -53,8 +53,9 @@ def has_persona(body: dict) -> bool:
 
 
 def names(ids) -> set[str]:
-    """Conversation names of pair ids (test data only: scripted ids end in the name)."""
-    return {i.rsplit("/", 1)[-1] for i in ids}
+    """Conversation names of pair ids (test data only: scripted ids are
+    ``<user>/<conversation>/<content hash>`` and each conversation holds one pair)."""
+    return {i.split("/")[1] for i in ids}
 
 
 def test_faithful_fit_end_to_end(server: StandInServer, client) -> None:
