@@ -8,7 +8,7 @@ import time
 import pytest
 from llm_helpers import judge_request, text_request
 
-from persona_judge.llm import EndpointConfigError, client_from_env
+from persona_judge.llm import EndpointConfigError, RequestRejectedError, client_from_env
 from persona_judge.llm.standin import Fault, StandInServer
 
 
@@ -97,11 +97,15 @@ def test_judge_with_a_failed_call_falls_back_to_no_choice(
     assert client.stats.fallbacks == 1 and client.stats.resamples == 0
 
 
-def test_client_error_is_not_retried(make_client, server: StandInServer) -> None:
+def test_client_error_stops_at_once_with_the_servers_reason(
+    make_client, server: StandInServer
+) -> None:
     client = make_client()
     server.inject(Fault("status", status=400))
-    result = client.chat(text_request(1))
-    assert result.error is not None and result.error.startswith("400:")
+    with pytest.raises(RequestRejectedError, match=r"HTTP 400: HTTP 400 \(injected\).*"
+                       r"step=persona") as info:
+        client.chat(text_request(1))
+    assert info.value.status == 400
     assert server.requests_seen == 1 and client.stats.retries == 0
 
 

@@ -28,13 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import yaml
 
 from persona_judge import paths
 from persona_judge.errors import PersonaJudgeError
 
-ROOT_KEYS = ("mode", "dataset", "model", "max_users", "seed", "n_candidates", "m_candidates")
+# nbformat (via jsonschema) and papermill take seconds to import: they are imported
+# where a notebook is read or run, so that `persona-judge --help` starts at once.
+ROOT_KEYS = ("mode", "dataset", "model", "max_users", "seed", "n_candidates", "m_candidates",
+             "llm_settings")
 
 
 class StudyRunError(PersonaJudgeError, RuntimeError):
@@ -121,6 +123,8 @@ def notebook_parameters(chapter: Chapter, config: Mapping[str, Any],
 
 def _placeholder(chapter: Chapter, why: str) -> None:
     """Write the chapter's page as its sources plus a note on why it did not run."""
+    import nbformat
+
     nb = nbformat.read(chapter.source, as_version=4)
     note = nbformat.v4.new_markdown_cell(
         "```{admonition} Not executed in this run\n:class: warning\n" + why + "\n```")
