@@ -38,6 +38,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
@@ -226,6 +227,10 @@ def _fit(args: argparse.Namespace) -> int:
     for note in report.notes():
         print(note)
     users = list(group_by_user(report.preferences).values())
+    if not args.smoke:
+        from persona_judge.study.notebook import require_endpoint
+
+        require_endpoint()
     out = check_output_root(args.out)
     from persona_judge import paths
     from persona_judge.llm.cache import check_cache_file
@@ -318,8 +323,11 @@ def _fit_runnable(args: argparse.Namespace, users: list[Any], folders: dict[str,
         if args.smoke:
             art.label = SMOKE_LABEL
         staging = out / f".staging-{folder}-{os.getpid()}"
-        write_outputs(art, staging)
-        replace_folder(staging, out / folder)
+        try:
+            write_outputs(art, staging)
+            replace_folder(staging, out / folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already unless writing failed
         return UserOutcome(user.user_id, folder, "fitted"), art
 
     stopped: BaseException | None = None

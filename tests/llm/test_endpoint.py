@@ -6,6 +6,7 @@ import httpx
 import pytest
 from llm_helpers import MODEL, judge_request
 
+from persona_judge.errors import SettingsError
 from persona_judge.llm import (
     ChatRequest,
     EndpointConfigError,
@@ -17,7 +18,6 @@ from persona_judge.llm import (
     request_key,
     resolve_endpoint,
 )
-from persona_judge.errors import SettingsError
 from persona_judge.llm.standin import StandInServer
 
 

@@ -11,8 +11,8 @@ adds waiting and junk results. :class:`CircuitBreaker` watches finished calls an
 
 Once tripped it stays open: the client refuses new calls and in-flight retries
 stop, with one message naming the endpoint, the model, the last error and what
-to check. Rate limiting (429) never counts as a failure here (the client waits
-as the server asks); only calls that ran out of retries do.
+to check. Single failed attempts (a 429 the client waited out, a 503 that the
+next attempt got past) never count; only calls that ran out of retries do.
 """
 
 from __future__ import annotations

@@ -541,7 +541,7 @@ class LLMClient:
                 raise self._unavailable("it refused a minimal chat request", reason) from None
             except TransientError as err:
                 if refusal_ok and err.status in _FORM_REFUSAL_STATUSES:
-                    raise _FormRefused(f"HTTP {err.status}: {err}") from None
+                    raise _FormRefused(str(err)) from None
                 if err.cause == "timeout":
                     raise self._unavailable(
                         f"it did not answer a {request.max_tokens}-token request within "
@@ -594,6 +594,11 @@ class LLMClient:
         return result
 
     def _send(self, wire: ChatRequest, *, judge: bool = False) -> ChatResult:
+        return self._send_wire(wire, judge=judge)[0]
+
+    def _send_wire(self, wire: ChatRequest, *, judge: bool = False
+                   ) -> tuple[ChatResult, ChatRequest]:
+        """The answer to ``wire`` and the request finally sent (its form may change once)."""
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; build a new client with client_from_env")
         key = self._key(wire)
@@ -601,13 +606,19 @@ class LLMClient:
         if hit is not None:
             self.stats.add(cache_hits=1)
             return ChatResult(hit.text, hit.prompt_tokens, hit.completion_tokens, cached=True,
-                              finish_reason=hit.finish_reason)
+                              finish_reason=hit.finish_reason), wire
         if self.cache_mode == "replay":
             raise ReplayMissError(self._replay_miss_message(wire, key))
         if self.dry_run:
-            return self._dry_run_answer(wire, key, judge=judge)
+            return self._dry_run_answer(wire, key, judge=judge), wire
         assert self._transport is not None
         self._ensure_ready()
+        if (judge and self.config.structured_output == "auto" and self._capability
+                and wire.structured != self._capability):
+            # The preflight found that a stored form is no longer accepted: ask again
+            # in the form it found (never in the refused one).
+            return self._send_wire(dataclasses.replace(wire, structured=self._capability),
+                                   judge=judge)
         if self._breaker.tripped:
             raise self._breaker_error()
         self.stats.add(calls=1)
@@ -620,7 +631,7 @@ class LLMClient:
             log.warning("LLM call failed (%s): %s", wire.describe(), message)
             if self._breaker.record_failure(message):
                 raise self._breaker_error() from None
-            return ChatResult("", 0, 0, cached=False, error=message)
+            return ChatResult("", 0, 0, cached=False, error=message), wire
         except RequestRejectedError as err:
             self.stats.add(failures=1)
             raise RequestRejectedError(err.status, err.reason, self._redact(
@@ -639,7 +650,7 @@ class LLMClient:
         )
         self._spend(prompt_tokens, completion_tokens)
         return ChatResult(completion.text, prompt_tokens, completion_tokens, cached=False,
-                          finish_reason=completion.finish_reason)
+                          finish_reason=completion.finish_reason), wire
 
     def _usage(self, request: ChatRequest, completion: Completion) -> tuple[int, int]:
         if completion.prompt_tokens is None or completion.completion_tokens is None:
@@ -752,9 +763,8 @@ class LLMClient:
                     request.sample_index + attempt, self.config.resample_temperature
                 )
                 self.stats.add(resamples=1)
-            wire = self._wire(sample, judge=True)
+            result, wire = self._send_wire(self._wire(sample, judge=True), judge=True)
             form = wire.structured
-            result = self._send(wire, judge=True)
             prompt_tokens += result.prompt_tokens
             completion_tokens += result.completion_tokens
             if result.error is not None:

@@ -60,7 +60,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import together
 
-from persona_judge.errors import PersonaJudgeError
+from persona_judge.errors import PersonaJudgeError, SettingsError
 from persona_judge.llm.schema import ChatRequest
 
 __all__ = [
@@ -150,8 +150,9 @@ def normalise_base_url(url: str) -> str:
     text = url.strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"base URL must look like http://host:port (no /v1 needed), got {text!r}"
+        raise SettingsError(
+            f"base URL ({BASE_URL_ENV} or base_url) must look like http://host:port (no /v1 "
+            f"needed), got {public_url(text) if parts.netloc else text!r}"
         )
     path = parts.path.rstrip("/")
     if path.endswith("/v1"):
@@ -204,7 +205,7 @@ def resolve_endpoint(
     """
     env = os.environ if env is None else env
     if backend is not None and backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise SettingsError(f"backend must be one of {BACKENDS}, got {backend!r}")
     compat_url = env.get(BASE_URL_ENV, "").strip()
     has_together_key = bool(env.get(TOGETHER_KEY_ENV))
     if backend is None:

@@ -75,6 +75,8 @@ class Fault:
     match:
         if set, the fault only applies to a request whose message contents
         contain this substring (lets a test fail one specific call in a batch).
+    headers:
+        extra response headers, e.g. ``(("retry-after-ms", "250"),)``.
     """
 
     kind: FaultKind
@@ -82,6 +84,7 @@ class Fault:
     seconds: float = 1.0
     match: str | None = None
     status: int = 500
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in _FAULT_KINDS:
@@ -260,14 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault is not None and fault.kind == "429":
-            headers = {}
+            headers = dict(fault.headers)
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             self._error(429, "rate limit exceeded (injected)", "rate_limit_exceeded", headers)
             return
         if fault is not None and fault.kind in ("500", "status"):
             status = 500 if fault.kind == "500" else fault.status
-            self._error(status, f"HTTP {status} (injected)", "server_error")
+            self._error(status, f"HTTP {status} (injected)", "server_error", dict(fault.headers))
             return
         if fault is not None and fault.kind == "malformed":
             self._send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [')

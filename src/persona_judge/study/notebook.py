@@ -137,15 +137,23 @@ def real_llm(model: str, *, cache_path: str | Path | None = None, **overrides: A
     endpoint (or use smoke mode), when neither ``TOGETHER_API_KEY`` nor
     ``LLM_BASE_URL`` is set.
     """
-    from persona_judge.llm import NoEndpointError, client_from_env, endpoint_configured
+    from persona_judge.llm import client_from_env
+
+    require_endpoint()
+    return client_from_env(model, cache_path=cache_path or paths.cache_path("real"),
+                           **overrides)
+
+
+def require_endpoint() -> None:
+    """Raise :class:`~persona_judge.llm.NoEndpointError`, saying what to set, unless the
+    environment configures an LLM endpoint (cheap: reads environment variables only)."""
+    from persona_judge.llm.endpoint import NoEndpointError, endpoint_configured
 
     if not endpoint_configured():
         raise NoEndpointError(
             "No LLM endpoint is configured. Set TOGETHER_API_KEY (Together AI) or LLM_BASE_URL "
             "(any OpenAI-compatible server, e.g. http://localhost:8000) in the environment, "
             "or use smoke mode (-p mode smoke in a notebook, --smoke for `persona-judge fit`).")
-    return client_from_env(model, cache_path=cache_path or paths.cache_path("real"),
-                           **overrides)
 
 
 def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite",
