@@ -540,7 +540,10 @@ class LLMClient:
                         "off")) from None
                 raise self._unavailable("it refused a minimal chat request", reason) from None
             except TransientError as err:
-                if refusal_ok and err.status in _FORM_REFUSAL_STATUSES:
+                # A 500 may be a refusal of the form (llama.cpp) or a blip: ask once more
+                # before calling the form refused and never sending it again.
+                refused = refusal_ok and err.status in _FORM_REFUSAL_STATUSES
+                if refused and attempt == PREFLIGHT_ATTEMPTS:
                     raise _FormRefused(str(err)) from None
                 if err.cause == "timeout":
                     raise self._unavailable(
@@ -551,7 +554,8 @@ class LLMClient:
                     what = ("it kept rate-limiting (HTTP 429)" if err.status == 429
                             else f"the preflight failed {attempt} times")
                     raise self._unavailable(what, str(err)) from None
-                time.sleep(min(err.retry_after or PREFLIGHT_MAX_PAUSE / 2, PREFLIGHT_MAX_PAUSE))
+                time.sleep(0.2 if refused else
+                           min(err.retry_after or PREFLIGHT_MAX_PAUSE / 2, PREFLIGHT_MAX_PAUSE))
                 continue
             self._spend(*self._usage(request, completion))
             return completion
@@ -887,6 +891,7 @@ def client_from_env(
     dry_run: bool = False,
     base_url: str | None = None,
     backend: str | None = None,
+    keyless: bool = False,
     **config_overrides: Any,
 ) -> LLMClient:
     """Build the client for the endpoint the environment selects.
@@ -895,8 +900,10 @@ def client_from_env(
     else ``TOGETHER_API_KEY`` set -> Together AI; else no endpoint, which is
     fine for ``dry_run=True`` or ``cache_mode="replay"``.  ``base_url`` overrides
     the selected backend's URL (server root, ``/v1`` optional); ``backend``
-    forces ``"together"`` or ``"openai-compatible"``.  Other keyword arguments
-    are :class:`ClientConfig` fields.
+    forces ``"together"`` or ``"openai-compatible"``; ``keyless`` sends no key at
+    all, whatever the environment holds (an OpenAI-compatible server only: the
+    local stand-in of smoke runs).  Other keyword arguments are
+    :class:`ClientConfig` fields.
     """
     known = {f.name for f in dataclasses.fields(ClientConfig)}
     unknown = sorted(set(config_overrides) - known)
@@ -911,6 +918,10 @@ def client_from_env(
         if not (dry_run or cache_mode == "replay"):
             raise
         endpoint = None  # a forced backend without a URL is fine when nothing is sent
+    if keyless and endpoint is not None:
+        if endpoint.backend != "openai-compatible":
+            raise SettingsError("keyless=True needs the openai-compatible backend")
+        endpoint = dataclasses.replace(endpoint, key_env=None)
     return LLMClient(
         model,
         endpoint=endpoint,

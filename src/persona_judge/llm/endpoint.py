@@ -180,17 +180,22 @@ class Endpoint:
         url = public_url(self.base_url)
         if self.backend == "together":
             return f"Together ({url}, key from {TOGETHER_KEY_ENV})"
-        if self.key_env and os.environ.get(self.key_env):
+        if self.key_env is None:
+            return f"OpenAI-compatible server at {url} (no key sent)"
+        if os.environ.get(self.key_env):
             return f"OpenAI-compatible server at {url} (key from {self.key_env})"
-        return f"OpenAI-compatible server at {url} (no key: {COMPAT_KEY_ENV} unset)"
+        return f"OpenAI-compatible server at {url} (no key: {self.key_env} unset)"
 
     def api_key(self) -> str:
+        """The key to send (read now from ``key_env``); the placeholder means: send none."""
         if self.backend == "together":
             key = os.environ.get(TOGETHER_KEY_ENV)
             if not key:
                 raise NoEndpointError(f"{TOGETHER_KEY_ENV} is not set; {_HOW_TO_CONFIGURE}")
             return key
-        return os.environ.get(COMPAT_KEY_ENV) or PLACEHOLDER_KEY
+        if self.key_env is None:
+            return PLACEHOLDER_KEY
+        return os.environ.get(self.key_env) or PLACEHOLDER_KEY
 
 
 def resolve_endpoint(

@@ -123,7 +123,7 @@ def smoke_llm(model: str, *, cache_path: str | Path | None = None,
                 tempfile.TemporaryDirectory(prefix="persona-judge-smoke-"))
             cache_path = Path(cache_dir) / "llm-smoke.sqlite"
         client = client_from_env(model, cache_path=cache_path, base_url=server.url,
-                                 backend="openai-compatible",
+                                 backend="openai-compatible", keyless=True,
                                  **{"progress": False, **overrides})
         stack.callback(client.close)
         yield client
