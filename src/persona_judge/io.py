@@ -138,7 +138,7 @@ def user_folder_name(user_id: str) -> str:
     if not isinstance(user_id, str):
         raise TypeError(f"user_id must be a string, got {type(user_id).__name__}")
     readable = _UNSAFE.sub("_", user_id).strip("._-")[:MAX_NAME].rstrip("._-")
-    plain = (readable == user_id and user_id == user_id.lower()
+    plain = (bool(readable) and readable == user_id and user_id == user_id.lower()
              and user_id.split(".")[0].upper() not in _RESERVED)
     if plain:
         return readable
@@ -162,6 +162,8 @@ def assign_user_folders(user_ids: list[str], taken: dict[str, str] | None = None
         width = 20
         while owners.get(name, user_id) != user_id or name.lower() in {
                 n.lower() for n, o in owners.items() if o != user_id}:
+            if width > len(digest):
+                raise OutputError(f"no free folder name for user id {user_id!r}")
             name = f"{user_folder_name(user_id).rsplit('-', 1)[0]}-{digest[:width]}"
             width += 8
         owners[name] = user_id

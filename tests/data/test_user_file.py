@@ -284,3 +284,11 @@ def test_user_is_selected_before_validation_and_the_rest_is_reported(tmp_path):
     with pytest.raises(PreferenceFileError, match="no rows with user_id 'cat'; the file has: "
                                                   "'ann', 'bob'"):
         load_preferences_file(path, user="cat")
+
+
+def test_users_of_the_same_size_get_their_own_draw(tmp_path):
+    rows = [r for u in range(8) for r in rows_for(f"u{u}", 6)]
+    report = load_preferences_file(_write(tmp_path, rows))
+    patterns = {tuple(p.split for p in report.preferences if p.user_id == f"u{u}")
+                for u in range(8)}
+    assert len(patterns) > 1  # seeded by the user id too, not one pattern for everyone
