@@ -432,6 +432,7 @@ def _estimate(args: argparse.Namespace) -> int:
 
     overrides = dict(parse_override(p) for p in args.param)
     config = load_config(args.config, overrides)
+    _check_study_settings(config)
     users = load_users(config["dataset"], config["mode"], config.get("max_users"),
                        int(config.get("seed", 0)))
     method_config = SynthesizeMeConfig(n_candidates=int(config.get("n_candidates", 10)),
@@ -457,6 +458,23 @@ def _estimate(args: argparse.Namespace) -> int:
     print(f"Dry run: nothing was sent. Answers already in {cache} count as cache hits (free); "
           f"{tokens}. {client.summary()}")
     return 0
+
+
+def _check_study_settings(config: dict[str, Any]) -> None:
+    """The settings ``estimate`` uses, checked up front so a typo is a one-line message."""
+    from persona_judge.data.benchmark import BENCHMARKS
+
+    if config.get("dataset") not in BENCHMARKS:
+        raise SettingsError(f"setting dataset must be one of {', '.join(BENCHMARKS)}, got "
+                            f"{config.get('dataset')!r}")
+    for name in ("n_candidates", "m_candidates", "max_users"):
+        value = config.get(name, 10)
+        if name == "max_users" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(f"setting {name} must be a whole number >= 1"
+                                + (" or null" if name == "max_users" else "")
+                                + f", got {value!r}")
 
 
 def add_estimate_command(sub: argparse._SubParsersAction) -> None:

@@ -237,3 +237,13 @@ def test_users_json_is_valid_and_names_the_source(tmp_path: Path, run) -> None:
     data = json.loads((out / "users.json").read_text())
     assert data["format"] == "persona_judge/fit-outputs@1"
     assert data["users"]["me"]["source"] == str(prefs)
+
+
+@pytest.mark.parametrize(("param", "expected"), [
+    ("n_candidates=0", "n_candidates must be a whole number >= 1"),
+    ("max_users=-2", "max_users must be a whole number >= 1 or null"),
+    ("dataset=arena", "dataset must be one of chatbot_arena, prism"),
+])
+def test_estimate_settings_are_checked_first(run, param: str, expected: str) -> None:
+    code, printed, err = run("estimate", "-p", "mode=smoke", "-p", param)
+    assert code == 2 and expected in err and "Traceback" not in err
