@@ -14,7 +14,6 @@ from persona_judge.llm import (
     ClientConfig,
     EndpointConfigError,
     EndpointUnavailableError,
-    RequestRejectedError,
     client_from_env,
     preflight_worst_case,
 )
@@ -156,7 +155,7 @@ def test_rejected_key_and_unknown_model_stop_at_the_preflight(
 def test_a_forced_form_the_server_refuses_stops_at_the_preflight(tmp_path: Path) -> None:
     with StandInServer(accept_formats=["json_object"], refuse_status=422) as server:
         with make(server.url, tmp_path, structured_output="json_schema") as client:
-            with pytest.raises(RequestRejectedError, match="refused structured_output="
+            with pytest.raises(EndpointConfigError, match="refused structured_output="
                                "json_schema .*HTTP 422.*set structured_output to auto"):
                 client.judge(judge_request(0))
         assert server.requests_seen == 1

@@ -533,8 +533,8 @@ class LLMClient:
                 reason = f"HTTP {err.status}: {err.reason}"
                 if refusal_ok:
                     raise _FormRefused(reason) from None
-                if form != "off":
-                    raise RequestRejectedError(err.status, err.reason, self._redact(
+                if form != "off":  # a setting this endpoint cannot serve: stop the run
+                    raise EndpointConfigError(self._redact(
                         f"{self._url} refused structured_output={form} ({reason}); set "
                         "structured_output to auto (detects what the server accepts) or "
                         "off")) from None
