@@ -346,6 +346,8 @@ def _fit_runnable(args: argparse.Namespace, users: list[Any], folders: dict[str,
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
+                if future.cancelled():  # never started: recorded as "not run"
+                    continue
                 user = futures[future]
                 folder = folders[user.user_id]
                 try:

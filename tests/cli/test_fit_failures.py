@@ -75,7 +75,8 @@ def test_a_run_wide_stop_keeps_the_users_already_finished(
     tmp_path: Path, endpoint: StandInServer, run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("persona_judge.cli.USER_WORKERS", 1)  # one user after the other
-    prefs = write_jsonl(tmp_path / "two.jsonl", rows("first", 4) + rows("second", 4))
+    prefs = write_jsonl(tmp_path / "three.jsonl",
+                        rows("first", 4) + rows("second", 4) + rows("third", 4))
 
     def dies_at_second(body: dict) -> str:
         from persona_judge.method.smoke import smoke_responder
@@ -90,8 +91,9 @@ def test_a_run_wide_stop_keeps_the_users_already_finished(
                              "--max-retries", "0", "--max-concurrency", "1", *SMALL)
     assert code == 2 and "stopped after 3 calls in a row failed" in err
     status = {uid: e["status"] for uid, e in output_map(out).items()}
-    assert status == {"first": "fitted", "second": "not run"}
+    assert status == {"first": "fitted", "second": "not run", "third": "not run"}
     assert (out / "first" / "artifact.json").is_file() and not (out / "second").exists()
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_failed_calls_never_replace_an_earlier_result(
