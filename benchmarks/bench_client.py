@@ -4,9 +4,10 @@ For each concurrency limit, N judge calls go through the real ``together`` SDK
 to :class:`~persona_judge.llm.standin.StandInServer`, which adds a fixed
 latency to every answer (standing in for generation time).  With latency L and
 limit C the ideal rate is C / L calls per second (and N calls take
-ceil(N / C) * L seconds); the table shows how close the client gets, the most
-requests the server saw in flight, and the time of a warm-cache rerun (which
-must make no request at all).
+ceil(N / C) * L seconds, plus one L for the client's preflight, which also probes
+structured output, before the first call); the table shows how close the client
+gets, the most requests the server saw in flight, and the time of a warm-cache
+rerun (which must make no request at all, not even a preflight).
 
     .venv/bin/python benchmarks/bench_client.py [--calls 64] [--latency 0.3]
         [--limits 1 4 16 32]
@@ -78,7 +79,7 @@ def run(calls: int, latency: float, limits: list[int]) -> None:
                 started = time.perf_counter()
                 client.judge_many(requests)
                 warm = time.perf_counter() - started
-            ideal_time = math.ceil(calls / limit) * latency
+            ideal_time = (math.ceil(calls / limit) + 1) * latency  # + the preflight
             rate, ideal_rate = calls / cold, limit / latency
             print(
                 f"{limit:>5}  {cold:>7.2f}  {ideal_time:>7.2f}  {rate:>8.1f}  {ideal_rate:>8.1f}  "
@@ -87,7 +88,8 @@ def run(calls: int, latency: float, limits: list[int]) -> None:
             )
     print(
         "\n% ideal = ideal time / measured time (a limit above the number of calls cannot "
-        "reach limit/latency calls/s; ideal time accounts for that)."
+        "reach limit/latency calls/s; ideal time accounts for that, and for the one "
+        "preflight request before the first call)."
     )
 
 

@@ -90,8 +90,9 @@ def budget(tmp: Path) -> None:
     for algorithm, target in (("faithful", 91), ("lite", 69)):
         method = SynthesizeMe(SynthesizeMeConfig(algorithm=algorithm))
         with StandInServer(responder=worst_case_judge) as server:
+            # preflight off: the server's count is then the method's own requests
             client = client_from_env(MODEL, cache_path=tmp / f"budget-{algorithm}.sqlite",
-                                     base_url=server.url, progress=False)
+                                     base_url=server.url, progress=False, preflight=False)
             start = time.monotonic()
             art = method.fit(user, client)
             fit_s = time.monotonic() - start
@@ -129,8 +130,11 @@ def critical_path(tmp: Path, latency: float) -> None:
     for algorithm, batch, label in runs:
         config = SynthesizeMeConfig(algorithm=algorithm, search_batch_size=batch)
         with StandInServer(responder=worst_case_judge, latency=latency) as server:
+            # preflight off: rounds and wall time are the fit's own (a real run adds one
+            # preflight round per client, not per fit)
             client = client_from_env(MODEL, cache_path=tmp / f"path-{algorithm}-{batch}.sqlite",
-                                     base_url=server.url, progress=False, max_concurrency=64)
+                                     base_url=server.url, progress=False, max_concurrency=64,
+                                     preflight=False)
             start = time.monotonic()
             art = SynthesizeMe(config).fit(user, client)
             wall = time.monotonic() - start
@@ -151,7 +155,7 @@ def smoke_users(tmp: Path, latency: float, n_users: int, workers: int) -> None:
     for label, max_workers in (("one user at a time", 1), (f"{workers} users at once", workers)):
         with StandInServer(responder=smoke_responder, latency=latency) as server:
             client = client_from_env(MODEL, cache_path=tmp / f"smoke-{max_workers}.sqlite",
-                                     base_url=server.url, progress=False)
+                                     base_url=server.url, progress=False, preflight=False)
             start = time.monotonic()
             states = fit_users(method, users, client, max_workers=max_workers, progress=False)
             fit_s = time.monotonic() - start

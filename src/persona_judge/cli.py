@@ -8,70 +8,164 @@ function and appending it. The study's own subcommands (``run``, ``book``,
 
 * ``persona-judge fit PREFS_FILE [--out DIR] [--model M] [--smoke]`` fits
   SynthesizeMe on a person's preferences file (JSONL or CSV; see the README) and
-  writes, per user, ``artifact.json`` (everything the fit did), ``persona.txt``,
-  ``judge_prompt.txt`` (the personalized judge prompt) and
-  ``generation_prompt.txt`` (a system prompt steering a chat model toward them).
+  writes, per user, a folder under ``--out`` with ``artifact.json`` (everything the
+  fit did), ``persona.txt``, ``judge_prompt.txt`` (the personalized judge prompt) and
+  ``generation_prompt.txt`` (a system prompt steering a chat model toward them), plus
+  ``--out/users.json``, the map from each user id to its folder and status.
 * ``persona-judge estimate [CONFIG]`` dry-runs the main-results pipeline for a
   study configuration (default ``study.yaml``) through the client's dry run, and
   prints the calls, tokens and dollars a real run would spend. Nothing is sent.
 
-Expected problems (a bad preferences file, no endpoint, missing data) end with a
-one-paragraph message and exit status 2, never a traceback.
+How ``fit`` fails safely. Everything cheap is checked before the first LLM call:
+the preferences file, the output folder, the cache file, the persona instruction,
+the endpoint (a preflight call). Users are fitted independently: a finished user's
+folder is written at once (each file atomically, the folder swapped in whole); a
+user who cannot be fitted (too few rows, a request the server refuses, LLM calls
+that failed after all retries) is reported with the reason and **nothing** is
+written for them (a rerun repeats only the calls that failed; the others are
+cached); a dead endpoint stops the whole run. ``users.json`` records every user's
+folder and outcome.
+
+Exit status: 0 everything done; 2 an expected problem (bad input, a setting, the
+endpoint, the output folder or cache, or any user not fitted), printed as a
+one-paragraph message; 1 a bug, shown with its traceback and how to report it;
+130 interrupted (finished calls are cached).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import shutil
 import sys
+import traceback
 from collections.abc import Callable
-from contextlib import ExitStack
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from persona_judge.errors import PersonaJudgeError, SettingsError
+
 SMOKE_LABEL = ("SMOKE RUN: fitted against a scripted stand-in model on this machine, not a "
                "real LLM. The persona and prompts below only show that the pipeline runs.")
+BUG_REPORT = (
+    "This is a bug in persona_judge, not a problem with your input or your endpoint. "
+    "Please report it to the project's maintainers (see README.md, 'Reporting a bug') "
+    "with the command you ran and the traceback above. Finished LLM calls are in the "
+    "cache, so nothing paid for is lost.")
+OUTPUT_MAP = "users.json"
+OUTPUT_MAP_FORMAT = "persona_judge/fit-outputs@1"
+DEFAULT_MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+USER_WORKERS = 4  # users fitted at once; calls in flight are capped by the client
+
+
+class FitIncompleteError(PersonaJudgeError):
+    """Some users of a ``fit`` could not be fitted (the others were written)."""
+
+
+# -- option types ---------------------------------------------------------------------
+def _number(kind: type, low: float, inclusive: bool, what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+_positive_int = _number(int, 1, True, "a whole number >= 1")
+_non_negative_int = _number(int, 0, True, "a whole number >= 0")
+_positive_float = _number(float, 0, False, "a number of seconds > 0")
 
 
 # -- fit ---------------------------------------------------------------------------------
-def _fit(args: argparse.Namespace) -> int:
-    from persona_judge.data import group_by_user, load_preferences_file
-    from persona_judge.evaluation.predict import fit_users
-    from persona_judge.method.synthesizeme import SynthesizeMe, SynthesizeMeConfig
-    from persona_judge.study.notebook import real_llm, smoke_llm
+@dataclass
+class UserOutcome:
+    """What happened to one user of a ``fit``."""
 
-    report = load_preferences_file(args.prefs_file, seed=args.seed)
-    users = list(group_by_user(report.preferences).values())
-    if args.user:
-        users = [u for u in users if u.user_id == args.user]
-        if not users:
-            raise ValueError(f"{args.prefs_file} has no rows with user_id {args.user!r}.")
-    config = SynthesizeMeConfig(n_candidates=args.n_candidates, m_candidates=args.m_candidates,
-                                persona_instruction=args.persona_instruction, seed=args.seed)
-    with ExitStack() as stack:
-        if args.smoke:
-            client = stack.enter_context(smoke_llm(args.model))
-        else:
-            client = real_llm(args.model, cache_path=args.cache, progress=False)
-            stack.callback(client.close)
-        artifacts = fit_users(SynthesizeMe(config), users, client)
-        out = Path(args.out)
-        for user in users:
-            art = artifacts[user.user_id]
-            if args.smoke:
-                art.label = SMOKE_LABEL
-            folder = out / _safe(user.user_id)
-            write_outputs(art, folder)
-            _print_fit(art, folder, n_test=len(user.test))
-        print(client.summary())
-    return 0
+    user_id: str
+    folder: str
+    status: str  # "fitted" | "failed" | "not run"
+    reason: str = ""
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "user"
+def _llm_settings(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"timeout": args.timeout, "connect_timeout": args.connect_timeout,
+             "max_retries": args.max_retries, "max_concurrency": args.max_concurrency,
+             "structured_output": args.structured_output}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def check_persona_instruction(spec: str) -> str:
+    """Load the persona instruction Θ and prove it renders, before any call is paid for.
+
+    Returns its template id; raises :class:`SettingsError` naming the option and the
+    missing piece (a file that does not exist, a section, a placeholder).
+    """
+    from persona_judge.data.records import Preference, Turn
+    from persona_judge.method.persona import persona_request
+    from persona_judge.method.templates import load_template
+
+    def bad(problem: str) -> SettingsError:
+        return SettingsError(f"--persona-instruction {spec}: {problem}")
+
+    try:
+        template = load_template(spec)
+        for section in ("system", "user", "example"):
+            template.section(section)
+        if "$examples" not in template.section("user") and \
+                "${examples}" not in template.section("user"):
+            raise bad("its '=== user ===' section never uses $examples, so the persona would "
+                      "be written without seeing a single choice; add $examples")
+        probe = Preference("probe", "probe", (Turn("user", "Hello?"),),
+                           Turn("assistant", "Hi."), Turn("assistant", "Hello there."), "train")
+        persona_request([(probe, None)], spec)
+    except SettingsError:
+        raise
+    except (KeyError, ValueError, OSError, UnicodeDecodeError) as err:
+        raise bad(str(err.args[0]) if err.args else str(err)) from None
+    return template.id
+
+
+def _read_output_map(out: Path) -> dict[str, dict[str, Any]]:
+    path = out / OUTPUT_MAP
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}  # rewritten below; the folders themselves are untouched
+    if not isinstance(data, dict) or data.get("format") != OUTPUT_MAP_FORMAT:
+        return {}
+    users = data.get("users")
+    return {str(k): dict(v) for k, v in users.items() if isinstance(v, dict)} \
+        if isinstance(users, dict) else {}
+
+
+def _write_output_map(out: Path, entries: dict[str, dict[str, Any]]) -> Path:
+    from persona_judge.io import atomic_write_json
+
+    return atomic_write_json(out / OUTPUT_MAP, {
+        "format": OUTPUT_MAP_FORMAT,
+        "about": "Each user id of the preferences file(s) fitted into this folder, the "
+                 "sub-folder holding its results, and the outcome of its latest fit. A "
+                 "folder is named after the id when the id is a plain lower-case name, "
+                 "else after a cleaned form of the id plus a hash of the exact id.",
+        "users": dict(sorted(entries.items())),
+    })
 
 
 def write_outputs(art: Any, folder: Path) -> list[Path]:
-    """Write a fitted artifact and its three renderings into ``folder``."""
+    """Write a fitted artifact and its three renderings into ``folder`` (each atomically)."""
+    from persona_judge.io import atomic_write_text
+
     folder.mkdir(parents=True, exist_ok=True)
     head = f"{art.label}\n\n" if art.label else ""
     files = [art.save(folder / "artifact.json")]
@@ -79,10 +173,12 @@ def write_outputs(art: Any, folder: Path) -> list[Path]:
                                                       "fallbacks)"),
                        ("judge_prompt.txt", art.judge_prompt_text()),
                        ("generation_prompt.txt", art.generation_system_prompt())):
-        path = folder / name
-        path.write_text(head + text.rstrip() + "\n", encoding="utf-8")
-        files.append(path)
+        files.append(atomic_write_text(folder / name, head + text.rstrip() + "\n"))
     return files
+
+
+def _looks_like_ours(folder: Path) -> bool:
+    return (folder / "artifact.json").is_file() or not any(folder.iterdir())
 
 
 def _print_fit(art: Any, folder: Path, n_test: int) -> None:
@@ -103,26 +199,227 @@ def _print_fit(art: Any, folder: Path, n_test: int) -> None:
     print(f"persona: {art.persona or '(none)'}")
 
 
+# Problems with the endpoint, the cache or the output folder: every other user would
+# meet them too, so the run stops (finished users stay written).
+def _run_wide_errors() -> tuple[type[BaseException], ...]:
+    from persona_judge.errors import OutputError
+    from persona_judge.llm import (
+        CacheError,
+        EndpointConfigError,
+        EndpointUnavailableError,
+        NoEndpointError,
+        ReplayMissError,
+    )
+
+    return (EndpointUnavailableError, EndpointConfigError, NoEndpointError, CacheError,
+            OutputError, ReplayMissError)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    # Cheap checks first, heavy imports (the SDK, the method) only once they pass.
+    from persona_judge.data.records import group_by_user
+    from persona_judge.data.user_file import load_preferences_file
+    from persona_judge.io import assign_user_folders, check_output_root
+
+    report = load_preferences_file(
+        args.prefs_file, seed=args.seed, user=args.user, drop_duplicates=args.drop_duplicates,
+        on_error="skip" if args.skip_bad_rows else "raise")
+    for note in report.notes():
+        print(note)
+    users = list(group_by_user(report.preferences).values())
+    if not args.smoke:
+        from persona_judge.study.notebook import require_endpoint
+
+        require_endpoint()
+    out = check_output_root(args.out)
+    from persona_judge import paths
+    from persona_judge.llm.cache import check_cache_file
+
+    cache = Path(args.cache).expanduser() if args.cache else None
+    if cache is not None or not args.smoke:
+        cache = check_cache_file(cache or paths.cache_path("real"))
+    check_persona_instruction(args.persona_instruction)
+    settings = _llm_settings(args)
+
+    entries = _read_output_map(out)
+    taken = {e["folder"]: uid for uid, e in entries.items() if isinstance(e.get("folder"), str)}
+    folders = assign_user_folders([u.user_id for u in users], taken)
+    outcomes: dict[str, UserOutcome] = {}
+    runnable = []
+    for user in users:
+        folder = out / folders[user.user_id]
+        if folder.exists() and (not folder.is_dir() or not _looks_like_ours(folder)):
+            outcomes[user.user_id] = UserOutcome(
+                user.user_id, folders[user.user_id], "failed",
+                f"{folder} exists and was not written by persona-judge; move it away or "
+                "choose another --out")
+        elif not user.train:
+            outcomes[user.user_id] = UserOutcome(
+                user.user_id, folders[user.user_id], "failed",
+                f"no training preferences ({len(user.val)} val, {len(user.test)} test); the "
+                "method needs at least one 'train' row (the paper uses 5-15)")
+        elif len(user.train) + len(user.val) < 2:
+            outcomes[user.user_id] = UserOutcome(
+                user.user_id, folders[user.user_id], "failed",
+                f"{len(user.train) + len(user.val)} preference(s) to fit on; the method needs "
+                "at least 2 (one to learn from, one to validate on)")
+        else:
+            runnable.append(user)
+    for outcome in outcomes.values():
+        print(f"cannot fit user {outcome.user_id!r}: {outcome.reason}")
+
+    stopped: BaseException | None = None
+    try:
+        if runnable:
+            stopped = _fit_runnable(args, runnable, folders, out, cache, settings, outcomes)
+    finally:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for user in users:
+            outcome = outcomes.get(user.user_id) or UserOutcome(
+                user.user_id, folders[user.user_id], "not run",
+                "the run stopped before this user was fitted")
+            entry = {"folder": outcome.folder, "status": outcome.status,
+                     "reason": outcome.reason, "source": report.source, "updated": stamp}
+            old = entries.get(user.user_id, {})
+            if outcome.status != "fitted" and old.get("status") == "fitted":
+                entry["reason"] += (f" (the folder still holds the fit of "
+                                    f"{old.get('updated', 'an earlier run')})")
+            entries[user.user_id] = entry
+        if users:
+            print(f"\nWrote the map of user ids to folders: {_write_output_map(out, entries)}")
+    if stopped is not None:
+        raise stopped
+    failed = [o for o in (outcomes[u.user_id] for u in users) if o.status != "fitted"]
+    if failed:
+        lines = "; ".join(f"{o.user_id!r}: {o.reason}" for o in failed)
+        raise FitIncompleteError(
+            f"{len(failed)} of {len(users)} user(s) could not be fitted ({lines}). Nothing "
+            f"was written for them; the {len(users) - len(failed)} others are in {out}.")
+    return 0
+
+
+def _fit_runnable(args: argparse.Namespace, users: list[Any], folders: dict[str, str],
+                  out: Path, cache: Path | None, settings: dict[str, Any],
+                  outcomes: dict[str, UserOutcome]) -> BaseException | None:
+    """Fit ``users`` on one client; fill ``outcomes``; return a run-wide error, if any."""
+    from persona_judge.io import replace_folder
+    from persona_judge.llm import TrackedClient
+    from persona_judge.method.synthesizeme import SynthesizeMeConfig, fit_user
+    from persona_judge.study.notebook import real_llm, smoke_llm
+
+    config = SynthesizeMeConfig(n_candidates=args.n_candidates, m_candidates=args.m_candidates,
+                                persona_instruction=args.persona_instruction, seed=args.seed)
+    run_wide = _run_wide_errors()
+
+    def fit_one(user: Any) -> tuple[UserOutcome, Any]:
+        tracked = TrackedClient(client)
+        art = fit_user(user, tracked, config)
+        folder = folders[user.user_id]
+        if tracked.failed_calls:
+            return UserOutcome(user.user_id, folder, "failed", (
+                f"{tracked.failed_calls} LLM call(s) failed after all retries (last: "
+                f"{tracked.last_error}); nothing was written for this user. Finished calls "
+                "are cached: rerun the same command to retry only the failed ones")), None
+        if args.smoke:
+            art.label = SMOKE_LABEL
+        staging = out / f".staging-{folder}-{os.getpid()}"
+        try:
+            write_outputs(art, staging)
+            replace_folder(staging, out / folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already unless writing failed
+        return UserOutcome(user.user_id, folder, "fitted"), art
+
+    stopped: BaseException | None = None
+    with ExitStack() as stack:
+        if args.smoke:
+            client = stack.enter_context(smoke_llm(args.model, cache_path=cache,
+                                                   **{"progress": False, **settings}))
+        else:
+            client = stack.enter_context(closing(real_llm(
+                args.model, cache_path=cache, **{"progress": False, **settings})))
+        pool = stack.enter_context(ThreadPoolExecutor(
+            max_workers=min(USER_WORKERS, len(users)), thread_name_prefix="fit-user"))
+        futures: dict[Future[tuple[UserOutcome, Any]], Any] = {
+            pool.submit(fit_one, u): u for u in users}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():  # never started: recorded as "not run"
+                    continue
+                user = futures[future]
+                folder = folders[user.user_id]
+                try:
+                    outcome, art = future.result()
+                except run_wide as err:
+                    stopped = stopped or err
+                    for other in pending:
+                        other.cancel()
+                    continue
+                except PersonaJudgeError as err:  # this user's problem (e.g. a refused call)
+                    outcome, art = UserOutcome(user.user_id, folder, "failed", str(err)), None
+                except BaseException:
+                    for other in pending:  # a bug: stop at once, keep its traceback
+                        other.cancel()
+                    raise
+                outcomes[user.user_id] = outcome
+                if art is not None:
+                    _print_fit(art, out / folder, n_test=len(user.test))
+                else:
+                    print(f"\n== {user.user_id}: NOT fitted: {outcome.reason}")
+        print(client.summary())
+    return stopped
+
+
 def add_fit_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fit", help="fit SynthesizeMe on your own preferences file",
-                       description="Fit SynthesizeMe (persona + demonstrations) on a preferences "
-                                   "file and write the persona, judge prompt and generation "
-                                   "prompt.")
-    p.add_argument("prefs_file", help="JSONL or CSV of preferences (prompt/context, chosen, "
-                                      "rejected; optional user_id, split)")
-    p.add_argument("--out", default="persona_out", help="output folder (default: persona_out)")
-    p.add_argument("--model", default="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    p = sub.add_parser(
+        "fit", help="fit SynthesizeMe on your own preferences file",
+        description="Fit SynthesizeMe (persona + demonstrations) on a preferences file and "
+                    "write, per user, the persona, judge prompt and generation prompt.",
+        epilog="Exit status: 0 all users fitted; 2 an expected problem (input, settings, "
+               "endpoint, output folder) or some users not fitted (see users.json); 1 a bug.")
+    p.add_argument("prefs_file", help="JSONL, JSON array or CSV of preferences (prompt or "
+                                      "context, chosen, rejected; optional user_id, split, "
+                                      "pair_id)")
+    p.add_argument("--out", default="persona_out", help="output folder (default: persona_out); "
+                   "one sub-folder per user, mapped in users.json")
+    p.add_argument("--model", default=DEFAULT_MODEL,
                    help="judge model id (Together, or your server's model name)")
     p.add_argument("--smoke", action="store_true",
-                   help="use a local scripted stand-in model (no endpoint; output is not real)")
-    p.add_argument("--user", default=None, help="fit only this user_id from the file")
+                   help="use a local scripted stand-in model (no endpoint, no key sent; output "
+                        "is not real)")
+    p.add_argument("--user", default=None, help="fit only this user_id from the file (other "
+                                                "users' rows are not read further)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-candidates", type=int, default=10, help="step-1 candidates (paper: 10)")
-    p.add_argument("--m-candidates", type=int, default=10, help="demo candidates (paper: 10)")
+    p.add_argument("--n-candidates", type=_positive_int, default=10,
+                   help="step-1 candidates (paper: 10)")
+    p.add_argument("--m-candidates", type=_positive_int, default=10,
+                   help="demo candidates (paper: 10)")
     p.add_argument("--persona-instruction", default="persona_synthesis@v1",
                    help="persona-synthesis instruction: a packaged template id or a .txt file")
     p.add_argument("--cache", default=None, help="LLM cache file (default: data/cache/"
-                                                 "llm-real.sqlite)")
+                                                 "llm-real.sqlite; with --smoke a temporary "
+                                                 "file)")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="skip rows that fail validation (listed with file, line, field and "
+                        "reason) instead of stopping at the first")
+    p.add_argument("--drop-duplicates", action="store_true",
+                   help="drop rows that exactly repeat an earlier row (reported) instead of "
+                        "stopping")
+    llm = p.add_argument_group("LLM client (defaults: the client's, see README)")
+    llm.add_argument("--timeout", type=_positive_float, default=None,
+                     help="seconds to wait for one answer (default 120)")
+    llm.add_argument("--connect-timeout", type=_positive_float, default=None,
+                     help="seconds to open a connection (default 5)")
+    llm.add_argument("--max-retries", type=_non_negative_int, default=None,
+                     help="retries per call on 429/5xx/timeouts (default 6)")
+    llm.add_argument("--max-concurrency", type=_positive_int, default=None,
+                     help="LLM calls in flight at once (default 8)")
+    llm.add_argument("--structured-output", default=None,
+                     choices=("auto", "json_schema", "json_object", "off"),
+                     help="ask for JSON verdicts: auto (default) detects what the endpoint "
+                          "accepts")
     p.set_defaults(handler=_fit)
 
 
@@ -137,6 +434,7 @@ def _estimate(args: argparse.Namespace) -> int:
 
     overrides = dict(parse_override(p) for p in args.param)
     config = load_config(args.config, overrides)
+    _check_study_settings(config)
     users = load_users(config["dataset"], config["mode"], config.get("max_users"),
                        int(config.get("seed", 0)))
     method_config = SynthesizeMeConfig(n_candidates=int(config.get("n_candidates", 10)),
@@ -164,6 +462,23 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_study_settings(config: dict[str, Any]) -> None:
+    """The settings ``estimate`` uses, checked up front so a typo is a one-line message."""
+    from persona_judge.data.benchmark import BENCHMARKS
+
+    if config.get("dataset") not in BENCHMARKS:
+        raise SettingsError(f"setting dataset must be one of {', '.join(BENCHMARKS)}, got "
+                            f"{config.get('dataset')!r}")
+    for name in ("n_candidates", "m_candidates", "max_users"):
+        value = config.get(name, 10)
+        if name == "max_users" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(f"setting {name} must be a whole number >= 1"
+                                + (" or null" if name == "max_users" else "")
+                                + f", got {value!r}")
+
+
 def add_estimate_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("estimate", help="print calls, tokens and dollars for a study "
                                         "configuration (dry run, nothing is sent)")
@@ -171,7 +486,7 @@ def add_estimate_command(sub: argparse._SubParsersAction) -> None:
                                                            "study.yaml)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. -p max_users=131 (repeatable)")
-    p.add_argument("--completion-tokens", type=int, default=None,
+    p.add_argument("--completion-tokens", type=_positive_int, default=None,
                    help="assumed completion tokens per call (default: each request's "
                         "max_tokens, an upper bound)")
     p.set_defaults(handler=_estimate)
@@ -189,35 +504,40 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from persona_judge import __version__
+
     parser = argparse.ArgumentParser(
         prog="persona-judge",
-        description="SynthesizeMe: personas and demonstrations that personalize LLM judges.")
+        description="SynthesizeMe: personas and demonstrations that personalize LLM judges.",
+        epilog="Exit status: 0 done; 1 a bug (traceback shown); 2 an expected problem with "
+               "input, settings, endpoint or output (one-paragraph message); 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"persona-judge {__version__}")
     parser.add_argument("--traceback", action="store_true",
-                        help="show the full traceback instead of a one-line error")
+                        help="show the full traceback instead of a one-paragraph error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(sub)
     return parser
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from persona_judge.data import DataUnavailableError, PreferenceDataError
-    from persona_judge.llm import EndpointConfigError, NoEndpointError
-    from persona_judge.study.runner import StudyRunError
-
-    return (PreferenceDataError, DataUnavailableError, EndpointConfigError, NoEndpointError,
-            StudyRunError, FileNotFoundError, ValueError, RuntimeError)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; expected problems exit 2, bugs exit 1 with their traceback."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except _expected_errors() as err:
+    except PersonaJudgeError as err:
         if args.traceback:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished LLM calls are in the cache; rerun the same command to "
+              "resume", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(f"\n{BUG_REPORT}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with StandInServer(responder=responder) as server:
         client = client_from_env("m", cache_path=tmp_path / "c.sqlite", base_url=server.url,
                                  progress=False, max_parse_retries=0, max_retries=0,
-                                 timeout=2.0)
+                                 timeout=2.0, preflight=False)
         yield server, client
         client.close()
 
@@ -108,7 +108,7 @@ def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("LLM_BASE_URL", raising=False)
     with StandInServer(responder=smoke_responder) as server:
         client = client_from_env("m", cache_path=tmp_path / "c.sqlite", base_url=server.url,
-                                 progress=False)
+                                 progress=False, preflight=False)
         results = run_main_results([user], client, progress=False)
         client.close()
     frame = results.judgments

@@ -9,13 +9,17 @@ from persona_judge.llm import ChatRequest
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 
-# Tiny timeouts and backoffs keep the whole folder fast; retries stay real.
+# Tiny timeouts and backoffs keep the whole folder fast; retries stay real. These
+# tests count the requests the server sees per call, so the preflight (one extra
+# request before the first call, and the structured-output probe) is off here and
+# tested on its own in test_preflight.py and test_structured.py.
 FAST: dict[str, Any] = {
     "timeout": 0.5,
     "backoff_initial": 0.01,
     "backoff_max": 0.05,
     "max_retries": 3,
     "progress": False,
+    "preflight": False,
 }
 
 

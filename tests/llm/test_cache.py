@@ -13,6 +13,7 @@ import pytest
 from llm_helpers import MODEL, judge_request, text_request
 
 from persona_judge.llm import ChatRequest, ReplayMissError, ResponseCache, client_from_env
+from persona_judge.llm.cache import CacheError
 from persona_judge.llm.standin import StandInServer
 
 
@@ -87,7 +88,7 @@ def test_replay_miss_inside_a_batch_stops_the_batch(
 
 
 def test_replay_without_a_cache_file_says_how_to_record(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="cache_mode='readwrite'"):
+    with pytest.raises(CacheError, match="cache_mode='readwrite'"):
         client_from_env(MODEL, cache_path=tmp_path / "none.sqlite", cache_mode="replay")
 
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from llm_helpers import MODEL, judge_request
 
+from persona_judge.errors import SettingsError
 from persona_judge.llm import (
     ChatRequest,
     EndpointConfigError,
@@ -91,7 +92,7 @@ def test_real_call_without_endpoint_explains_what_to_set(tmp_path) -> None:
 
 
 def test_unknown_option_lists_the_valid_ones(tmp_path) -> None:
-    with pytest.raises(TypeError, match="max_concurency.*max_concurrency"):
+    with pytest.raises(SettingsError, match="max_concurency.*max_concurrency"):
         client_from_env(MODEL, cache_path=tmp_path / "c.sqlite", dry_run=True, max_concurency=3)
 
 
@@ -103,7 +104,8 @@ def test_sdk_with_v1_in_base_url_reaches_the_right_path(
     with client_from_env(MODEL, cache_path=tmp_path / "c.sqlite", progress=False) as client:
         result = client.chat(judge_request(0))
     assert result.error is None and result.text
-    assert [r.path for r in server.requests] == ["/v1/chat/completions"]
+    # the preflight and the call itself, both at the right path
+    assert [r.path for r in server.requests] == ["/v1/chat/completions"] * 2
     assert server.requests[0].body["model"] == MODEL
 
 

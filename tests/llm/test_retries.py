@@ -3,13 +3,73 @@ malformed bodies; failures reported with their cause while the batch continues."
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
 from llm_helpers import judge_request, text_request
 
-from persona_judge.llm import EndpointConfigError, client_from_env
+from persona_judge.llm import EndpointConfigError, RequestRejectedError, client_from_env
+from persona_judge.llm.endpoint import is_retryable_status, retry_after_seconds
 from persona_judge.llm.standin import Fault, StandInServer
+
+NOW = dt.datetime(2026, 10, 21, 7, 28, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "1500"}, 1.5),          # milliseconds
+        ({"Retry-After": "2"}, 2.0),                # seconds
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),  # the precise one wins
+        ({"Retry-After": "Wed, 21 Oct 2026 07:28:30 GMT"}, 30.0),  # an HTTP date
+        ({"Retry-After": "Wed, 21 Oct 2026 07:27:00 GMT"}, 0.0),   # a date in the past
+        ({"Retry-After": "-3"}, 0.0),
+        ({"retry-after-ms": "soon", "Retry-After": "4"}, 4.0),  # unreadable ms: seconds
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_units(headers: dict, seconds: float | None) -> None:
+    assert retry_after_seconds(headers, now=NOW) == seconds
+
+
+def test_which_statuses_are_retried() -> None:
+    retried = {s for s in range(400, 600) if is_retryable_status(s)}
+    assert retried == {408, 409, 429} | set(range(500, 600))
+
+
+def test_retry_after_ms_is_read_as_milliseconds(make_client, server: StandInServer) -> None:
+    # misread as seconds, the wait would be the 5 s cap
+    client = make_client(max_retry_after=5)
+    server.inject(Fault("429", headers=(("retry-after-ms", "300"),)))
+    started = time.monotonic()
+    assert client.chat(text_request(1)).error is None
+    assert 0.3 <= time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried(make_client, server: StandInServer, status: int) -> None:
+    client = make_client()
+    server.inject(Fault("status", status=status))
+    assert client.chat(text_request(1)).error is None
+    assert client.stats.retries_by_cause == {str(status): 1} and server.requests_seen == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, RequestRejectedError), (413, RequestRejectedError), (422, RequestRejectedError),
+     (401, EndpointConfigError), (403, EndpointConfigError), (404, EndpointConfigError)],
+)
+def test_other_client_errors_stop_at_once(
+    make_client, server: StandInServer, status: int, error: type
+) -> None:
+    client = make_client()
+    server.inject(Fault("status", status=status))
+    with pytest.raises(error, match=f"HTTP {status}"):
+        client.chat(text_request(1))
+    assert server.requests_seen == 1 and client.stats.retries == 0
 
 
 def test_429_honours_retry_after(make_client, server: StandInServer) -> None:
@@ -97,11 +157,15 @@ def test_judge_with_a_failed_call_falls_back_to_no_choice(
     assert client.stats.fallbacks == 1 and client.stats.resamples == 0
 
 
-def test_client_error_is_not_retried(make_client, server: StandInServer) -> None:
+def test_client_error_stops_at_once_with_the_servers_reason(
+    make_client, server: StandInServer
+) -> None:
     client = make_client()
     server.inject(Fault("status", status=400))
-    result = client.chat(text_request(1))
-    assert result.error is not None and result.error.startswith("400:")
+    with pytest.raises(RequestRejectedError, match=r"HTTP 400: HTTP 400 \(injected\).*"
+                       r"step=persona") as info:
+        client.chat(text_request(1))
+    assert info.value.status == 400
     assert server.requests_seen == 1 and client.stats.retries == 0
 
 

@@ -15,6 +15,7 @@ import persona_judge.llm.standin as standin_module
 from persona_judge.llm import (
     EndpointConfigError,
     ReplayMissError,
+    RequestRejectedError,
     client_from_env,
     describe_endpoint,
 )
@@ -121,7 +122,7 @@ def test_redaction_covers_servers_that_echo_the_key(
     with StandInServer() as server:
         client = client_from_env(
             MODEL, cache_path=tmp_path / "c.sqlite", base_url=server.url, progress=False,
-            max_retries=0,
+            max_retries=0, preflight=False,
         )
         with client:
             server.inject(Fault("status", status=400))
@@ -133,6 +134,7 @@ def test_redaction_covers_servers_that_echo_the_key(
                            kind, headers)
 
             monkeypatch.setattr(standin_module._Handler, "_error", echo_error)
-            result = client.chat(text_request(1))
-    assert result.error is not None and "[redacted]" in result.error
-    assert key not in result.error
+            with pytest.raises(RequestRejectedError) as info:
+                client.chat(text_request(1))
+    assert "[redacted]" in str(info.value)
+    assert key not in str(info.value) and key not in info.value.reason

@@ -13,8 +13,10 @@ from persona_judge.llm import LLMClient, client_from_env
 from persona_judge.llm.standin import StandInServer
 
 MODEL = "stand-in-judge"
+# preflight off: these tests count the method's own requests at the server (the
+# client's preflight and structured-output probe are tested in tests/llm).
 FAST: dict[str, Any] = {"timeout": 2.0, "backoff_initial": 0.01, "backoff_max": 0.05,
-                        "max_retries": 2, "progress": False}
+                        "max_retries": 2, "progress": False, "preflight": False}
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,8 @@ def test_fit_real_path_against_a_server(tmp_path: Path, monkeypatch, server: Sta
     assert art.persona == PERSONA_TEXT and art.label == "" and art.model == "stand-in-judge"
     # faithful step 1: labels only + full set + the 3 random candidates asked for
     assert len(art.bootstrap_candidates) == 3 + 2
-    assert server.requests_seen == art.total_spend.requests
+    # every request the server saw is the fit's, plus the client's one preflight
+    assert server.requests_seen == art.total_spend.requests + 1
     # the scripted judge follows [right]: exactly the pairs whose chosen reply has it verify
     verified = {t.pair_id for t in art.verified_traces}
     assert verified and verified != {t.pair_id for t in art.traces}

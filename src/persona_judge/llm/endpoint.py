@@ -26,11 +26,30 @@ no endpoint (dry runs and cache replays still work).
 
 Secrets: the key is read from the environment when the SDK client is built
 and handed straight to it; no object of ours stores it, and every error text
-that leaves this module passes through :meth:`Transport.redact`.
+that leaves this module passes through :meth:`Transport.redact`.  An
+OpenAI-compatible server without ``LLM_API_KEY`` gets no ``Authorization``
+header at all (smoke runs against the local stand-in send no key).
+
+How one attempt can fail (:meth:`Transport.complete_once`):
+
+* :class:`TransientError` -- worth retrying: HTTP 408, 409, 429 and 5xx, a
+  timeout, a refused or dropped connection, a body that is not a completion.
+  ``retry_after`` carries the server's ``retry-after-ms`` (milliseconds) or
+  ``Retry-After`` (seconds, or an HTTP date) when it sent one.
+* :class:`EndpointConfigError` -- 401/403 (the key) and 404 (model or URL): no
+  retry can fix these, the run stops.
+* :class:`RequestRejectedError` -- any other 4xx (400 context length exceeded,
+  413, 422 ...): this request can never succeed as it is; the run stops with the
+  server's reason.
+
+Timeouts: ``connect_timeout`` bounds opening a connection (a dead host fails
+fast); ``timeout`` bounds waiting for the answer (generation can be slow).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
 import os
 from collections.abc import Mapping
@@ -41,7 +60,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import together
 
-from persona_judge.errors import PersonaJudgeError
+from persona_judge.errors import PersonaJudgeError, SettingsError
 from persona_judge.llm.schema import ChatRequest
 
 __all__ = [
@@ -50,12 +69,15 @@ __all__ = [
     "Completion",
     "Endpoint",
     "EndpointConfigError",
+    "EndpointUnavailableError",
     "NoEndpointError",
+    "RequestRejectedError",
     "TransientError",
     "Transport",
     "describe_endpoint",
     "endpoint_configured",
     "normalise_base_url",
+    "public_url",
     "resolve_endpoint",
 ]
 
@@ -83,13 +105,31 @@ class EndpointConfigError(PersonaJudgeError, RuntimeError):
     """The endpoint refused us for a reason no retry can fix (bad key, unknown model)."""
 
 
+class EndpointUnavailableError(PersonaJudgeError, RuntimeError):
+    """The endpoint cannot be used right now: the preflight failed, or the circuit
+    breaker stopped the run after repeated failures. The message names the
+    endpoint, the model, the last error and what to check."""
+
+
+class RequestRejectedError(PersonaJudgeError, RuntimeError):
+    """The server refused a request with a 4xx that no retry can fix (e.g. 400 context
+    length exceeded); ``status`` and ``reason`` are the server's."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
 class TransientError(Exception):
     """One attempt failed in a way worth retrying (429, 5xx, timeout, dropped connection)."""
 
-    def __init__(self, cause: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, cause: str, message: str, retry_after: float | None = None,
+                 status: int | None = None) -> None:
         super().__init__(message)
         self.cause = cause
         self.retry_after = retry_after
+        self.status = status
 
 
 class CallFailed(Exception):
@@ -110,8 +150,9 @@ def normalise_base_url(url: str) -> str:
     text = url.strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"base URL must look like http://host:port (no /v1 needed), got {text!r}"
+        raise SettingsError(
+            f"base URL ({BASE_URL_ENV} or base_url) must look like http://host:port (no /v1 "
+            f"needed), got {public_url(text) if parts.netloc else text!r}"
         )
     path = parts.path.rstrip("/")
     if path.endswith("/v1"):
@@ -119,8 +160,8 @@ def normalise_base_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-def _public_url(url: str) -> str:
-    """The URL without userinfo or query string, safe to print."""
+def public_url(url: str) -> str:
+    """The URL without userinfo or query string, safe to print and to store."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
@@ -136,20 +177,25 @@ class Endpoint:
     key_env: str | None
 
     def describe(self) -> str:
-        url = _public_url(self.base_url)
+        url = public_url(self.base_url)
         if self.backend == "together":
             return f"Together ({url}, key from {TOGETHER_KEY_ENV})"
-        if self.key_env and os.environ.get(self.key_env):
+        if self.key_env is None:
+            return f"OpenAI-compatible server at {url} (no key sent)"
+        if os.environ.get(self.key_env):
             return f"OpenAI-compatible server at {url} (key from {self.key_env})"
-        return f"OpenAI-compatible server at {url} (no key: {COMPAT_KEY_ENV} unset)"
+        return f"OpenAI-compatible server at {url} (no key: {self.key_env} unset)"
 
     def api_key(self) -> str:
+        """The key to send (read now from ``key_env``); the placeholder means: send none."""
         if self.backend == "together":
             key = os.environ.get(TOGETHER_KEY_ENV)
             if not key:
                 raise NoEndpointError(f"{TOGETHER_KEY_ENV} is not set; {_HOW_TO_CONFIGURE}")
             return key
-        return os.environ.get(COMPAT_KEY_ENV) or PLACEHOLDER_KEY
+        if self.key_env is None:
+            return PLACEHOLDER_KEY
+        return os.environ.get(self.key_env) or PLACEHOLDER_KEY
 
 
 def resolve_endpoint(
@@ -164,7 +210,7 @@ def resolve_endpoint(
     """
     env = os.environ if env is None else env
     if backend is not None and backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise SettingsError(f"backend must be one of {BACKENDS}, got {backend!r}")
     compat_url = env.get(BASE_URL_ENV, "").strip()
     has_together_key = bool(env.get(TOGETHER_KEY_ENV))
     if backend is None:
@@ -207,18 +253,48 @@ class Completion:
     text: str
     prompt_tokens: int | None
     completion_tokens: int | None
+    finish_reason: str | None = None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
+#: HTTP statuses worth retrying: timeouts, conflicts, rate limits, server errors.
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+def is_retryable_status(status: int) -> bool:
+    """True for 408, 409, 429 and every 5xx; False for every other status."""
+    return status in RETRYABLE_STATUSES or 500 <= status <= 599
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime | None = None
+                        ) -> float | None:
+    """The wait a server asked for, in seconds, or None.
+
+    ``retry-after-ms`` (milliseconds, sent by OpenAI-style servers) wins over
+    ``Retry-After``, which is seconds or an HTTP date (RFC 9110); a date in the
+    past means 0, an unreadable value is ignored (the client backs off instead).
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after-ms")
+    if value is not None:
         try:
-            return max(0.0, float(value) * scale)
+            return max(0.0, float(value) / 1000.0)
         except ValueError:
-            continue  # an HTTP date; rare for rate limits, fall back to backoff
-    return None
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def _server_message(err: together.APIStatusError) -> str:
@@ -239,21 +315,28 @@ class Transport:
     backoff (see :mod:`persona_judge.llm.client`).
     """
 
-    def __init__(self, endpoint: Endpoint, *, timeout: float, max_connections: int) -> None:
+    def __init__(self, endpoint: Endpoint, *, timeout: float, max_connections: int,
+                 connect_timeout: float = 5.0) -> None:
         self.endpoint = endpoint
         key = endpoint.api_key()
         self._secret = key
+        self.connect_timeout = min(connect_timeout, timeout)
+        limits = httpx.Timeout(timeout, connect=self.connect_timeout)
+        # A keyless server gets no Authorization header at all (the SDK insists on
+        # a key string, so the placeholder is set and its header removed).
+        headers = {"Authorization": together.Omit()} if key == PLACEHOLDER_KEY else None
         self._sdk = together.Together(
             api_key=key,
             base_url=endpoint.base_url,
             max_retries=0,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=limits,
+            default_headers=headers,
             http_client=together.DefaultHttpxClient(
                 limits=httpx.Limits(
                     max_connections=max_connections,
                     max_keepalive_connections=max_connections,
                 ),
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                timeout=limits,
             ),
         )
 
@@ -266,14 +349,21 @@ class Transport:
             text = text.replace(self._secret, "[redacted]")
         return text
 
-    def complete_once(self, model: str, request: ChatRequest) -> Completion:
-        """One HTTP attempt.  Raises TransientError, CallFailed or EndpointConfigError."""
-        where = _public_url(self.endpoint.base_url)
+    def complete_once(self, model: str, request: ChatRequest,
+                      read_timeout: float | None = None) -> Completion:
+        """One HTTP attempt.  Raises TransientError, EndpointConfigError or
+        RequestRejectedError.  ``read_timeout`` overrides the answer timeout (the
+        preflight uses a short one)."""
+        where = public_url(self.endpoint.base_url)
+        options = {}
+        if read_timeout is not None:
+            options["timeout"] = httpx.Timeout(read_timeout, connect=self.connect_timeout)
         try:
             response = self._sdk.chat.completions.create(
                 model=model,
                 messages=[dict(m) for m in request.messages],  # type: ignore[misc]
-                **request.sampling_params(),  # type: ignore[arg-type]
+                **request.sampling_params(),
+                **options,
             )
         except together.APITimeoutError as err:
             raise TransientError("timeout", f"request to {where} timed out") from err
@@ -300,10 +390,12 @@ class Transport:
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
+        finish = getattr(choice, "finish_reason", None)
         return Completion(
             text,
             int(prompt_tokens) if isinstance(prompt_tokens, int) else None,
             int(completion_tokens) if isinstance(completion_tokens, int) else None,
+            str(finish) if finish is not None else None,
         )
 
     def _raise_for_status(self, err: together.APIStatusError, model: str, where: str) -> None:
@@ -319,13 +411,16 @@ class Transport:
                 f"{where} answered 404 for model {model!r} ({message}); check the model name, "
                 "and that the base URL is the server root without /v1"
             ) from None
-        if status == 429 or status in (408, 409) or status >= 500:
+        if is_retryable_status(status):
             raise TransientError(
                 str(status),
                 f"HTTP {status} from {where}: {message}",
-                _retry_after(err.response.headers),
+                retry_after_seconds(err.response.headers),
+                status,
             ) from None
-        raise CallFailed(str(status), f"HTTP {status} from {where}: {message}") from None
+        raise RequestRejectedError(
+            status, message, f"{where} refused the request with HTTP {status}: {message}"
+        ) from None
 
     def close(self) -> None:
         self._sdk.close()

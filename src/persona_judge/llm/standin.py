@@ -17,9 +17,25 @@ stand-in, *not a model*: anything computed from it is a smoke-run artefact.
 Faults can be queued (:meth:`StandInServer.inject`) to exercise the client's
 retry and fallback paths: HTTP 429 with ``Retry-After``, HTTP 500, a delay
 longer than the client's timeout, a malformed body, a dropped connection, or an
-unparseable judge answer.  Counters record the requests seen, the most requests
-in flight at once, every request body, and (separately) the ``Authorization``
-header each request carried.
+unparseable judge answer; ``always=`` applies one fault to every request (a
+server that answers 400 or 500 to everything).  Counters record the requests
+seen, the most requests in flight at once, every request body, and
+(separately) the ``Authorization`` header each request carried (None when the
+client sent none).
+
+Like a real server it honours the request body:
+
+* ``max_tokens``: an answer longer than that (tokens estimated as chars / 4) is
+  cut there and reported with ``finish_reason: "length"``;
+* ``response_format``: a form listed in ``accept_formats`` (default both
+  ``json_schema`` and ``json_object``) is *enforced* as constrained decoding
+  would: an answer that is not a JSON object satisfying the schema's required
+  properties and enums is rewritten into one (the verdict the free text states,
+  else a choice from a hash; the text as ``reasoning``).  Any other form is
+  refused with ``refuse_status`` (400, or 500 as llama.cpp answers an unsupported
+  ``json_schema``), so the client's capability probe can be tested.
+
+:class:`SilentServer` accepts connections and never answers (a hung server).
 """
 
 from __future__ import annotations
@@ -34,7 +50,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-__all__ = ["Fault", "RecordedRequest", "StandInServer", "scripted_responder"]
+__all__ = ["Fault", "RecordedRequest", "SilentServer", "StandInServer", "scripted_responder"]
 
 FaultKind = Literal["429", "500", "status", "timeout", "malformed", "drop", "unparseable"]
 _FAULT_KINDS = ("429", "500", "status", "timeout", "malformed", "drop", "unparseable")
@@ -59,6 +75,8 @@ class Fault:
     match:
         if set, the fault only applies to a request whose message contents
         contain this substring (lets a test fail one specific call in a batch).
+    headers:
+        extra response headers, e.g. ``(("retry-after-ms", "250"),)``.
     """
 
     kind: FaultKind
@@ -66,6 +84,7 @@ class Fault:
     seconds: float = 1.0
     match: str | None = None
     status: int = 500
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in _FAULT_KINDS:
@@ -100,6 +119,66 @@ def scripted_responder(request: dict[str, Any]) -> str:
 
 def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def _schema_of(response_format: dict[str, Any]) -> dict[str, Any] | None:
+    if response_format.get("type") == "json_schema":
+        inner = response_format.get("json_schema") or {}
+        return inner.get("schema") if isinstance(inner, dict) else None
+    schema = response_format.get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def _satisfies(obj: Any, schema: dict[str, Any] | None) -> bool:
+    """The subset of JSON Schema a judge schema uses: object, required, string, enum."""
+    if not isinstance(obj, dict):
+        return False
+    if schema is None:
+        return True
+    properties = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        if name not in obj:
+            return False
+    for name, spec in properties.items():
+        if name not in obj:
+            continue
+        if spec.get("type") == "string" and not isinstance(obj[name], str):
+            return False
+        if "enum" in spec and obj[name] not in spec["enum"]:
+            return False
+    return True
+
+
+def conform_to_schema(text: str, schema: dict[str, Any] | None) -> str:
+    """``text`` if it is a JSON object satisfying ``schema``, else a JSON object that does.
+
+    Emulates constrained decoding: a property with an ``enum`` gets the verdict the
+    free text states when it is allowed, else a value chosen by a hash of the text;
+    a string property gets the text itself (for a judge: the reasoning).
+    """
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if _satisfies(obj, schema):
+        return text
+    from persona_judge.llm.parsing import parse_judgment
+
+    parsed = parse_judgment(text)
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    if schema is None:
+        return json.dumps({"answer": text})
+    out: dict[str, Any] = {}
+    properties = schema.get("properties") or {}
+    for name in schema.get("required") or list(properties):
+        spec = properties.get(name) or {}
+        if "enum" in spec:
+            allowed = list(spec["enum"])
+            out[name] = parsed.choice if parsed.choice in allowed else \
+                allowed[digest[0] % len(allowed)]
+        else:
+            out[name] = parsed.reasoning or text
+    return json.dumps(out)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -161,6 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         authorization = self.headers.get("Authorization")
         fault = owner._record(self.path, body, authorization, raw)
+        if fault is None and owner.always is not None:
+            fault = owner.always
         try:
             if owner.require_key is not None and authorization != f"Bearer {owner.require_key}":
                 self._error(401, "invalid API key", "authentication_error")
@@ -182,14 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault is not None and fault.kind == "429":
-            headers = {}
+            headers = dict(fault.headers)
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             self._error(429, "rate limit exceeded (injected)", "rate_limit_exceeded", headers)
             return
         if fault is not None and fault.kind in ("500", "status"):
             status = 500 if fault.kind == "500" else fault.status
-            self._error(status, f"HTTP {status} (injected)", "server_error")
+            self._error(status, f"HTTP {status} (injected)", "server_error", dict(fault.headers))
             return
         if fault is not None and fault.kind == "malformed":
             self._send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [')
@@ -203,10 +284,26 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.model_ids is not None and model not in owner.model_ids:
             self._error(404, f"model {model!r} is not served here", "model_not_found")
             return
+        response_format = body.get("response_format")
+        schema = None
+        if isinstance(response_format, dict) and response_format.get("type") != "text":
+            kind = response_format.get("type")
+            if kind not in owner.accept_formats:
+                self._error(owner.refuse_status,
+                            f"response_format type {kind!r} is not supported by this server",
+                            "invalid_request_error")
+                return
+            schema = _schema_of(response_format)
         if fault is not None and fault.kind == "unparseable":
             text = UNPARSEABLE_ANSWER
         else:
             text = owner.responder(body)
+        if isinstance(response_format, dict) and response_format.get("type") != "text":
+            text = conform_to_schema(text, schema)
+        finish_reason = "stop"
+        max_tokens = body.get("max_tokens")
+        if isinstance(max_tokens, int) and _estimate_tokens(text) > max_tokens:
+            text, finish_reason = text[: max_tokens * 4], "length"
         prompt_tokens = sum(_estimate_tokens(str(m.get("content", ""))) for m in messages)
         completion_tokens = _estimate_tokens(text)
         with owner._lock:
@@ -223,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
+                        "finish_reason": finish_reason,
                     }
                 ],
                 "usage": {
@@ -252,6 +349,8 @@ class StandInServer:
     latency:     seconds added to every chat request (simulates generation time)
     model_ids:   if given, other models get 404 like a real server
     require_key: if given, requests without ``Authorization: Bearer <key>`` get 401
+    accept_formats: ``response_format`` types honoured; others get ``refuse_status``
+    always:      a fault applied to every request that no queued fault matched
 
     ``url`` is the form the ``together`` SDK (and so :func:`client_from_env`)
     wants: scheme, host and port, *without* ``/v1``.  ``openai_base_url`` adds
@@ -265,9 +364,15 @@ class StandInServer:
         latency: float = 0.0,
         model_ids: Iterable[str] | None = None,
         require_key: str | None = None,
+        accept_formats: Iterable[str] = ("json_schema", "json_object"),
+        refuse_status: int = 400,
+        always: Fault | str | None = None,
     ) -> None:
         self.responder: Responder = responder or scripted_responder
         self.require_key = require_key
+        self.accept_formats = tuple(accept_formats)
+        self.refuse_status = refuse_status
+        self.always: Fault | None = Fault(always) if isinstance(always, str) else always  # type: ignore[arg-type]
         self.latency = latency
         self.model_ids: tuple[str, ...] | None = tuple(model_ids) if model_ids else None
         self._lock = threading.Lock()
@@ -387,3 +492,54 @@ class StandInServer:
     def _complete(self) -> None:
         with self._lock:
             self.completed += 1
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers.
+
+    Stands in for a hung endpoint (a wedged inference server, a proxy whose
+    backend is gone): connecting succeeds at once, the answer never comes.  A
+    context manager; ``url`` is the base URL to give the client.
+    """
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+        self._held: list[socket.socket] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.connections = 0
+
+    def __enter__(self) -> SilentServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        sock.settimeout(0.05)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="silent-server")
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            self._held.append(conn)  # read nothing, answer nothing
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for conn in self._held:
+            conn.close()
+        if self._sock is not None:
+            self._sock.close()
+
+    @property
+    def url(self) -> str:
+        assert self._sock is not None, "use SilentServer as a context manager"
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"

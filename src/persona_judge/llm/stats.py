@@ -30,6 +30,9 @@ class RunStats:
     fallbacks:    results handed back in place of a real answer (a ChatResult
                   with ``error``; a Judgment with no choice because its call
                   failed or no answer could be parsed); the batch went on
+    preflight_calls: tiny requests that checked the endpoint (and probed its
+                  structured-output support) before the first real call; never
+                  cached, their tokens and dollars are included below
     prompt_tokens / completion_tokens / dollars: spent by this run's calls
                   (cache hits cost nothing); estimates in a dry run
     """
@@ -47,6 +50,7 @@ class RunStats:
     resamples: int = 0
     fallbacks: int = 0
     usage_missing: int = 0
+    preflight_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     dollars: float = 0.0

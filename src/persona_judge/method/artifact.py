@@ -210,11 +210,10 @@ class SynthesizeMeArtifact:
         )
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
-        return path
+        """Write the artifact as JSON, atomically (a crash never leaves a truncated file)."""
+        from persona_judge.io import atomic_write_json
+
+        return atomic_write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> SynthesizeMeArtifact:

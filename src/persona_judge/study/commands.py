@@ -3,7 +3,8 @@
 They are registered on the ``persona-judge`` command (``persona_judge.cli``, which
 ``python -m persona_judge.study`` also runs). Expected failures (no data, a failing
 notebook, a bad setting) end there with a one-paragraph message and exit status 2,
-never a traceback.
+never a traceback. The runner (papermill, nbformat) is imported only when a command
+runs, so that building the parser, and so ``persona-judge --help``, stays fast.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import argparse
 import time
 from pathlib import Path
 
-from persona_judge.data.benchmark import BENCHMARKS, download
-from persona_judge.study import runner
+from persona_judge.data.benchmark import BENCHMARKS
 from persona_judge.study.book import Site
 
 
 def _run(args: argparse.Namespace) -> int:
+    from persona_judge.study import runner
+
     overrides = dict(runner.parse_override(p) for p in args.param)
     config = runner.load_config(args.config, overrides)
     start = time.monotonic()
@@ -42,12 +44,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
+    from persona_judge.study import runner
+
     site = Site(Path(args.site).resolve()) if args.site else Site.default()
     print(f"Built the book: {runner.build(site)}")
     return 0
 
 
 def _download(args: argparse.Namespace) -> int:
+    from persona_judge.data.benchmark import download
+
     for name in BENCHMARKS if args.dataset == "all" else [args.dataset]:
         print(f"{name}: {download(name, offline=False)}")
     return 0

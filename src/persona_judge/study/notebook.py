@@ -3,12 +3,17 @@
 A notebook starts with ``show_mode_banner(mode)`` so that a smoke run can never be
 mistaken for a result, loads its users with ``load_users`` (the benchmark chapter:
 ``load_benchmark_data``, which also returns what was skipped) and, if it needs a
-model, gets the study's one cached client from ``open_llm``. In smoke mode that
-client talks, through the real HTTP code path, to a local stand-in server that
-answers from a scripted responder, with a fresh cache per kernel so a smoke
-notebook's printed counts are the same on every run (nbval relies on this). In
+model, gets the study's one cached client from ``open_llm(mode, model,
+**llm_settings)``. In smoke mode that client talks, through the real HTTP code
+path, to a local stand-in server that answers from a scripted responder (the
+method's :func:`~persona_judge.method.smoke.smoke_responder`, or the chapter's own
+``responder=``), with a fresh cache per kernel so a smoke notebook's printed counts
+are the same on every run (nbval relies on this), and without any API key. In
 real mode it uses the endpoint configured in the environment and the persistent
-cache under ``data/cache``.
+cache under ``data/cache``. ``llm_settings`` are the client settings of
+``study.yaml`` (timeout, connect_timeout, max_retries, max_concurrency,
+structured_output, ...; see ``persona_judge.llm.ClientConfig``); an unknown or
+bad one is a :class:`~persona_judge.errors.SettingsError` naming it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from persona_judge import paths
 from persona_judge.data import LoadReport, UserSplit, check_user_splits, load_benchmark
 from persona_judge.data.benchmark import bad_row_share_setting, pinned_revision, study_settings
+from persona_judge.errors import SettingsError
 
 if TYPE_CHECKING:
     from persona_judge.llm import LLMClient
@@ -47,8 +53,8 @@ def _display_markdown(text: str) -> None:
 
 def check_mode(mode: str) -> str:
     if mode not in ("real", "smoke"):
-        raise ValueError(f"mode must be 'real' or 'smoke', got {mode!r} (notebook parameter "
-                         "'mode')")
+        raise SettingsError(f"mode must be 'real' or 'smoke', got {mode!r} (notebook parameter "
+                            "'mode')")
     return mode
 
 
@@ -160,17 +166,20 @@ def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> li
     return [u for i, u in enumerate(ordered) if i in keep]
 
 
+Responder = Callable[[dict[str, Any]], str]
+
+
 @contextmanager
 def smoke_llm(model: str, *, cache_path: str | Path | None = None,
-              responder: Callable[[dict[str, Any]], str] | None = None, **overrides: Any
-              ) -> Iterator[LLMClient]:
+              responder: Responder | None = None, **overrides: Any) -> Iterator[LLMClient]:
     """A client wired to a local stand-in server with scripted answers, for smoke runs.
 
-    Always the keyless OpenAI-compatible backend, so a real ``TOGETHER_API_KEY`` in
-    the environment is never sent to the stand-in; no progress bars by default, so
-    a smoke notebook's outputs (nbval's record) do not vary between runs. Without
-    ``cache_path`` the cache is a throw-away file, removed on exit. ``responder``
-    replaces the method's scripted answers (e.g. the construction's stand-in).
+    ``responder`` (``request body -> answer text``) scripts the answers; default:
+    the method's smoke responder. Always the keyless OpenAI-compatible backend, so
+    no key at all is sent to the stand-in (a real ``TOGETHER_API_KEY`` in the
+    environment is never used); no progress bars by default, so a smoke notebook's
+    outputs (nbval's record) do not vary between runs. Without ``cache_path`` the
+    cache is a throw-away folder, removed on exit with everything in it.
     """
     from persona_judge.llm import client_from_env
     from persona_judge.llm.standin import StandInServer
@@ -183,7 +192,7 @@ def smoke_llm(model: str, *, cache_path: str | Path | None = None,
                 tempfile.TemporaryDirectory(prefix="persona-judge-smoke-"))
             cache_path = Path(cache_dir) / "llm-smoke.sqlite"
         client = client_from_env(model, cache_path=cache_path, base_url=server.url,
-                                 backend="openai-compatible",
+                                 backend="openai-compatible", keyless=True,
                                  **{"progress": False, **overrides})
         stack.callback(client.close)
         yield client
@@ -193,31 +202,42 @@ def real_llm(model: str, *, cache_path: str | Path | None = None, **overrides: A
              ) -> LLMClient:
     """The client for the endpoint in the environment, with the persistent real-run cache.
 
-    Raises a message that says how to configure an endpoint (or use smoke mode) when
-    neither ``TOGETHER_API_KEY`` nor ``LLM_BASE_URL`` is set.
+    Raises :class:`~persona_judge.llm.NoEndpointError`, saying how to configure an
+    endpoint (or use smoke mode), when neither ``TOGETHER_API_KEY`` nor
+    ``LLM_BASE_URL`` is set.
     """
-    from persona_judge.llm import client_from_env, endpoint_configured
+    from persona_judge.llm import client_from_env
 
-    if not endpoint_configured():
-        raise RuntimeError(
-            "No LLM endpoint is configured. Set TOGETHER_API_KEY (Together AI) or LLM_BASE_URL "
-            "(any OpenAI-compatible server, e.g. http://localhost:8000/v1) in the environment, "
-            "or use smoke mode (-p mode smoke in a notebook, --smoke for `persona-judge fit`).")
+    require_endpoint()
     return client_from_env(model, cache_path=cache_path or paths.cache_path("real"),
                            **overrides)
 
 
+def require_endpoint() -> None:
+    """Raise :class:`~persona_judge.llm.NoEndpointError`, saying what to set, unless the
+    environment configures an LLM endpoint (cheap: reads environment variables only)."""
+    from persona_judge.llm.endpoint import NoEndpointError, endpoint_configured
+
+    if not endpoint_configured():
+        raise NoEndpointError(
+            "No LLM endpoint is configured. Set TOGETHER_API_KEY (Together AI) or LLM_BASE_URL "
+            "(any OpenAI-compatible server, e.g. http://localhost:8000) in the environment, "
+            "or use smoke mode (-p mode smoke in a notebook, --smoke for `persona-judge fit`).")
+
+
 def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite",
-             responder: Callable[[dict[str, Any]], str] | None = None, **overrides: Any
-             ) -> LLMClient:
+             responder: Responder | None = None, **llm_settings: Any) -> LLMClient:
     """The study's cached LLM client for a notebook in this run mode.
 
-    Smoke: ``smoke_llm``, kept open until the kernel exits (``responder`` picks its
-    scripted answers). Real: ``real_llm``, the endpoint from the environment and
-    ``data/cache/llm-real.sqlite`` (``responder`` is ignored).
+    Smoke: ``smoke_llm`` (answers from ``responder``, default the method's smoke
+    responder), kept open until the kernel exits. Real: ``real_llm``, the endpoint
+    from the environment and ``data/cache/llm-real.sqlite`` (``responder`` is
+    ignored: a real model answers). ``llm_settings`` are client settings, e.g. the
+    chapter's ``llm_settings`` parameter from ``study.yaml``.
     """
     if check_mode(mode) == "smoke":
-        context = smoke_llm(model, cache_mode=cache_mode, responder=responder, **overrides)
+        context = smoke_llm(model, cache_mode=cache_mode, responder=responder, **llm_settings)
+        client = context.__enter__()
         atexit.register(context.__exit__, None, None, None)
-        return context.__enter__()
-    return real_llm(model, cache_mode=cache_mode, **overrides)
+        return client
+    return real_llm(model, cache_mode=cache_mode, **llm_settings)
