@@ -80,8 +80,10 @@ def test_every_option_reaches_the_code(
     assert config.persona_instruction == str(theta)
     art = SynthesizeMeArtifact.load(out / "bob" / "artifact.json")
     assert art.model == "served-judge" and art.templates["persona_synthesis"].startswith("theta@")
-    assert art.settings["n_candidates"] == 3 and len(art.bootstrap_candidates) == 3
-    assert len(art.demo_candidates) == 2
+    # faithful: step 1 adds labels-only and the full set to the n random candidates; step 3
+    # adds persona-only, labels-only and the full set to the m random ones
+    assert art.settings["n_candidates"] == 3 and len(art.bootstrap_candidates) == 3 + 2
+    assert art.settings["m_candidates"] == 2 and len(art.demo_candidates) == 2 + 3
     assert cache.is_file() and set(output_map(out)) == {"bob"}
     # and they reached the wire: the structured form and the server actually used
     assert {(r.body.get("response_format") or {}).get("type") for r in endpoint.requests

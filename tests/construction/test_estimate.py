@@ -57,7 +57,7 @@ def test_cached_answers_are_free_and_nothing_is_sent(tmp_path, monkeypatch):
                                     consensus_models=[], cache_path=cache)
         assert server.requests_seen == 0
         # Three pairs answered for real, as an interrupted run would have left them.
-        with client_from_env(MODEL, cache_path=cache, progress=False) as real:
+        with client_from_env(MODEL, cache_path=cache, progress=False, preflight=False) as real:
             real.chat_many([personalization_request(p) for p in sampled[:3]])
         assert server.requests_seen == 3
         again = estimate_llm_stages({"chatbot_arena": (pairs, report)}, config, model=MODEL,

@@ -39,8 +39,9 @@ def pair(i: int, user: str = "u1", query: str = "How should I plan my week?",
 @contextmanager
 def client(responder, tmp_path, model="judge-model", name="cache.sqlite"):
     with StandInServer(responder=responder) as server:
+        # preflight off: the server's request count is then the filters' own calls
         c = client_from_env(model, cache_path=tmp_path / name, base_url=server.url,
-                            backend="openai-compatible", progress=False)
+                            backend="openai-compatible", progress=False, preflight=False)
         with c:
             yield c, server
 

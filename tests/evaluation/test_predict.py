@@ -86,10 +86,24 @@ def test_evaluate_needs_a_state_per_user(setup) -> None:
 
 
 def test_fit_failure_names_the_user(setup) -> None:
+    from persona_judge.evaluation.predict import FitFailedError
+
     _, client = setup
     user = UserSplit("empty-user", (), (), ())
-    with pytest.raises(RuntimeError, match="failed for user 'empty-user'"):
+    with pytest.raises(FitFailedError, match="failed for user 'empty-user'"):
         fit_users(SynthesizeMe(), [user], client, progress=False)
+
+
+def test_a_bug_in_a_fit_keeps_its_own_type_and_traceback(setup, monkeypatch) -> None:
+    _, client = setup
+    user = UserSplit("u", (), (), ())
+
+    class Buggy(SynthesizeMe):
+        def fit(self, user_split, client):
+            raise KeyError("a bug, not bad input")
+
+    with pytest.raises(KeyError, match="a bug"):
+        fit_users(Buggy(), [user], client, progress=False)
 
 
 def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:

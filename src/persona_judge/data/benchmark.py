@@ -50,7 +50,7 @@ from persona_judge.data.validation import (
     check_bad_row_share,
     validate_rows,
 )
-from persona_judge.errors import PersonaJudgeError
+from persona_judge.errors import PersonaJudgeError, SettingsError
 
 Mode = Literal["real", "smoke"]
 
@@ -80,7 +80,7 @@ def repo_id(dataset: str) -> str:
     try:
         return BENCHMARKS[dataset]
     except KeyError:
-        raise ValueError(
+        raise SettingsError(
             f"unknown dataset {dataset!r}; expected one of {', '.join(BENCHMARKS)}") from None
 
 

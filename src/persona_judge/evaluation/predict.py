@@ -28,8 +28,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from persona_judge.data.records import Preference, UserSplit
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.evaluation.protocol import PreferenceMethod
 from persona_judge.method.judge import ORDERS, Order, correct_letter
+
+
+class FitFailedError(PersonaJudgeError):
+    """A user's fit stopped on an expected problem; the message names the user and method."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,17 @@ def fit_users(method: PreferenceMethod, user_splits: Sequence[UserSplit], client
                 user_id = futures[future]
                 try:
                     states[user_id] = future.result()
-                except Exception as exc:
+                except PersonaJudgeError as exc:
+                    # an expected problem (bad data, dead endpoint): name the user; anything
+                    # else is a bug and keeps its own type and traceback
                     for other in futures:
                         other.cancel()
-                    raise RuntimeError(
+                    raise FitFailedError(
                         f"Fitting {method.name} failed for user {user_id!r}: {exc}") from exc
+                except BaseException:
+                    for other in futures:
+                        other.cancel()
+                    raise
                 bar.update(1)
         finally:
             bar.close()

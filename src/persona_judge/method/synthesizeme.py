@@ -55,7 +55,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from persona_judge.data.records import Preference, UserSplit
-from persona_judge.errors import PersonaJudgeError
+from persona_judge.errors import PersonaJudgeError, SettingsError
 from persona_judge.llm import ChatRequest
 from persona_judge.method.artifact import COMPONENTS, SynthesizeMeArtifact
 from persona_judge.method.bootstrap import (
@@ -126,28 +126,28 @@ class SynthesizeMeConfig:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+            raise SettingsError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
         for name, value in PRESETS[self.algorithm].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "components", tuple(self.components))
         unknown = set(self.components) - set(COMPONENTS)
         if unknown or not self.components:
-            raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, "
+            raise SettingsError(f"components must be a non-empty subset of {COMPONENTS}, "
                              f"got {self.components!r}")
         if self.n_candidates < 1 or self.m_candidates < 1:
-            raise ValueError("n_candidates and m_candidates must be at least 1 "
+            raise SettingsError("n_candidates and m_candidates must be at least 1 "
                              f"(got {self.n_candidates}, {self.m_candidates}); the paper uses 10.")
         if self.trace_context not in TRACE_CONTEXTS:
-            raise ValueError(f"trace_context must be one of {TRACE_CONTEXTS}, "
+            raise SettingsError(f"trace_context must be one of {TRACE_CONTEXTS}, "
                              f"got {self.trace_context!r}")
         if self.display_order not in ORDER_SOURCES:
-            raise ValueError(f"display_order must be one of {ORDER_SOURCES}, "
+            raise SettingsError(f"display_order must be one of {ORDER_SOURCES}, "
                              f"got {self.display_order!r}")
         if not 0 < float(self.stop_at_accuracy) <= 1:  # type: ignore[arg-type]
-            raise ValueError(f"stop_at_accuracy must be in (0, 1], got {self.stop_at_accuracy}")
+            raise SettingsError(f"stop_at_accuracy must be in (0, 1], got {self.stop_at_accuracy}")
         if self.search_batch_size is not None and self.search_batch_size < 1:
-            raise ValueError("search_batch_size must be at least 1, or None for all at once")
+            raise SettingsError("search_batch_size must be at least 1, or None for all at once")
 
     def settings(self) -> dict[str, Any]:
         """Every setting as plain JSON values (what the artifact and run folders record)."""

@@ -22,6 +22,17 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from persona_judge.errors import SettingsError
+
+
+class TemplateError(SettingsError):
+    """A prompt template (e.g. your own persona instruction file) is malformed."""
+
+
+class TemplateNotFoundError(TemplateError, FileNotFoundError):
+    """No template file at the given path, or no packaged template with that id."""
+
+
 _SECTION = re.compile(r"^=== ([a-z_]+) ===[ \t]*$", re.MULTILINE)
 
 # The templates the method uses by default (roles -> template id).
@@ -71,7 +82,7 @@ class PromptTemplate:
                 f"${exc.args[0]}; pass it when rendering."
             ) from None
         except ValueError as exc:
-            raise ValueError(
+            raise TemplateError(
                 f"Prompt template {self.id}, section '{key}' has a malformed placeholder "
                 f"({exc}); write a literal dollar sign as $$."
             ) from None
@@ -81,7 +92,7 @@ def parse_template(text: str, template_id: str, source: str) -> PromptTemplate:
     """Split template text into its ``=== section ===`` parts (whitespace kept inside)."""
     marks = list(_SECTION.finditer(text))
     if not marks:
-        raise ValueError(
+        raise TemplateError(
             f"Prompt template {template_id} ({source}) has no sections; start it with a line "
             "'=== system ===' and add '=== user ===' before the user message."
         )
@@ -102,7 +113,7 @@ def load_template(name_or_path: str) -> PromptTemplate:
     path = Path(name_or_path).expanduser()
     if path.suffix == ".txt" or path.exists():
         if not path.is_file():
-            raise FileNotFoundError(
+            raise TemplateNotFoundError(
                 f"Prompt template file {path} does not exist; pass an existing .txt file "
                 "or a packaged template id such as 'persona_synthesis@v1'."
             )
@@ -113,13 +124,13 @@ def load_template(name_or_path: str) -> PromptTemplate:
             stem = f"{stem}@sha-{digest}"
         return parse_template(text, stem, str(path))
     if "@" not in name_or_path:
-        raise ValueError(
+        raise TemplateError(
             f"Prompt template id {name_or_path!r} has no version; use 'name@version', "
             f"e.g. one of: {', '.join(available_templates())}."
         )
     resource = resources.files("persona_judge").joinpath("prompts", f"{name_or_path}.txt")
     if not resource.is_file():
-        raise FileNotFoundError(
+        raise TemplateNotFoundError(
             f"No packaged prompt template {name_or_path!r}; available: "
             f"{', '.join(available_templates())}."
         )

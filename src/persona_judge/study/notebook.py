@@ -161,7 +161,8 @@ def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> li
     if max_users is None or max_users >= len(ordered):
         return ordered
     if max_users < 1:
-        raise ValueError(f"max_users must be at least 1 (or None for all), got {max_users}")
+        raise SettingsError(f"setting 'max_users' must be at least 1 (or null for all), "
+                            f"got {max_users}")
     keep = set(random.Random(seed).sample(range(len(ordered)), max_users))
     return [u for i, u in enumerate(ordered) if i in keep]
 
