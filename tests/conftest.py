@@ -1,8 +1,48 @@
-"""Shared test setup: every test's data (Hub copies, fixtures, caches) lives in a temp folder."""
+"""Shared test setup: every test's data (Hub copies, fixtures, caches) lives in a temp folder,
+and one smoke study with its book is built per session for the tests that read the book."""
 
 import os
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
+
+import pytest
 
 # Set before any test module imports the package, and inherited by nbval's and the
 # runner's kernels, so that tests never read or write the developer's data/ folder.
 os.environ.setdefault("PERSONA_JUDGE_DATA", tempfile.mkdtemp(prefix="persona-judge-tests-"))
+
+
+def _checkout_state(root: Path) -> list[str]:
+    """Changed, new and ignored files in the checkout (bytecode caches aside)."""
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked=all"],
+                            cwd=root, capture_output=True, text=True).stdout
+    return [line for line in status.splitlines() if "__pycache__" not in line]
+
+
+@pytest.fixture(scope="session")
+def smoke_site(tmp_path_factory) -> Path:
+    """A smoke study with its book, built once per session into a temporary site.
+
+    ``PERSONA_JUDGE_BOOK_SITE`` names a folder that ``persona-judge run --site`` already
+    built, to reuse it (``make browser-test`` does not, so it always tests a fresh build).
+    The build runs the README's study command in smoke mode, plus ``--site``, and must not
+    write into the checkout.
+    """
+    from persona_judge.paths import project_root
+
+    given = os.environ.get("PERSONA_JUDGE_BOOK_SITE")
+    if given:
+        site = Path(given)
+        assert (site / "_build" / "html" / "index.html").is_file(), f"no built book in {site}"
+        return site
+    root = project_root()
+    site = tmp_path_factory.mktemp("smoke-site")
+    before = _checkout_state(root)
+    result = subprocess.run(
+        [sys.executable, "-m", "persona_judge.study", "run", "-p", "mode=smoke",
+         "--site", str(site)], cwd=root, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _checkout_state(root) == before, "the smoke study wrote into the checkout"
+    return site

@@ -2,22 +2,18 @@
 
 Needs Playwright (PyPI) and a system Chromium (`apt-get install chromium` on Debian;
 Playwright's own browser download is not used). `make browser-test` installs both and runs
-this file against a freshly built smoke book; without them these tests are skipped with
-the reason. Set PERSONA_JUDGE_BOOK_SITE to a folder that `persona-judge run --site` built
-to reuse a build; otherwise the module builds one into a temporary folder.
+this file against a freshly built smoke book (the session fixture ``smoke_site`` in
+tests/conftest.py, shared with tests/study/test_book.py); without them these tests are
+skipped with the reason.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from persona_judge.paths import project_root
 
 playwright = pytest.importorskip("playwright.sync_api",
                                  reason="Playwright is not installed: run `make browser-test`")
@@ -40,15 +36,8 @@ TOLERATED_CONSOLE = (
 
 
 @pytest.fixture(scope="module")
-def html_root(tmp_path_factory) -> Path:
-    given = os.environ.get("PERSONA_JUDGE_BOOK_SITE")
-    site = Path(given) if given else tmp_path_factory.mktemp("browser-site")
-    if not given:
-        result = subprocess.run(
-            [sys.executable, "-m", "persona_judge.study", "run", "-p", "mode=smoke", "--site",
-             str(site)], cwd=project_root(), capture_output=True, text=True, timeout=1500)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    html = site / "_build" / "html"
+def html_root(smoke_site) -> Path:
+    html = smoke_site / "_build" / "html"
     assert (html / "index.html").is_file(), f"no built book under {html}"
     return html
 

@@ -1,40 +1,13 @@
 """The real book build, from a smoke run, offline, into a temporary site (never the checkout).
 
-One smoke study is run per test session (module fixture) with the README's study command in
-smoke mode, plus ``--site``; the tests read the HTML it produced. ``tests/browser`` opens the
-same kind of build in a real browser.
+The session fixture ``smoke_site`` (tests/conftest.py) runs the README's study command in
+smoke mode once, plus ``--site``; these tests read the HTML it produced, and
+``tests/browser`` opens the same build in a real browser.
 """
 
 import html as htmllib
 import re
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
-
-from persona_judge.paths import project_root
-
-ROOT = project_root()
-
-
-def _checkout_state() -> list[str]:
-    """Changed, new and ignored files in the checkout (bytecode caches aside)."""
-    status = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked=all"],
-                            cwd=ROOT, capture_output=True, text=True).stdout
-    return [line for line in status.splitlines() if "__pycache__" not in line]
-
-
-@pytest.fixture(scope="module")
-def smoke_site(tmp_path_factory) -> Path:
-    site = tmp_path_factory.mktemp("smoke-site")
-    before = _checkout_state()
-    result = subprocess.run(
-        [sys.executable, "-m", "persona_judge.study", "run", "-p", "mode=smoke",
-         "--site", str(site)], cwd=ROOT, capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert _checkout_state() == before, "the smoke study wrote into the checkout"
-    return site
 
 
 def _text(page_html: str) -> str:
