@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 from persona_judge.data.raw_arena import ArenaVote
 from persona_judge.data.raw_prism import PrismConversation, PrismEntry
-from persona_judge.data.records import Turn
+from persona_judge.data.records import Turn, last_user_message
 
 SOURCES = ("prism", "chatbot_arena")
 
@@ -78,10 +78,7 @@ class CandidatePair:
     @property
     def query(self) -> str:
         """The last user message: what the two replies answer."""
-        for turn in reversed(self.context):
-            if turn.role == "user":
-                return turn.content
-        return ""
+        return last_user_message(self.context)
 
     def to_row(self) -> dict[str, Any]:
         """The pair in the benchmark's row schema (no split yet)."""

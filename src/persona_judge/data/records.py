@@ -73,6 +73,14 @@ class Turn:
         return cls.from_source(str(data["role"]), str(data["content"]))
 
 
+def last_user_message(context: Iterable[Turn]) -> str:
+    """The last user message of a conversation: what a pair of replies answers."""
+    for turn in reversed(tuple(context)):
+        if turn.role == "user":
+            return turn.content
+    return ""
+
+
 def content_pair_id(user_id: str, conversation_id: str, context: Iterable[Turn], chosen: Turn,
                     rejected: Turn) -> str:
     """The derived pair id: ``<user>/<conversation>/<10 hex of sha256(canonical content)>``.
@@ -124,10 +132,7 @@ class Preference:
     @property
     def query(self) -> str:
         """The last user message of the context: what the responses answer."""
-        for turn in reversed(self.context):
-            if turn.role == "user":
-                return turn.content
-        return ""
+        return last_user_message(self.context)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
