@@ -78,7 +78,7 @@ def test_every_condition_asks_both_orders_about_the_same_distractor(study):
     assert not part.at["nosurvey", "in study"]
     assert part.at["nosurvey", "left out because"] == "no survey profile with the chosen sections"
     assert set(judged["user_id"]) == {"ua", "ub", "uc", "ud"}
-    for (cond, draw, user), group in judged.groupby(["condition", "draw", "user_id"]):
+    for (_, _, user), group in judged.groupby(["condition", "draw", "user_id"]):
         assert sorted(group["order"]) == ["chosen_first", "rejected_first"]
         assert group["distractor"].nunique() == 1
         assert group["distractor"].iloc[0] == part.at[user, "distractor"] != user

@@ -9,7 +9,7 @@ from persona_judge.analyses import scaling
 from persona_judge.analyses.memory import MemoryJudge, memory_request
 from persona_judge.analyses.scaling import ScalingDesign, nested_subset, split_sizes
 from persona_judge.errors import SettingsError
-from persona_judge.method.judge import display_order, derive_seed
+from persona_judge.method.judge import derive_seed, display_order
 from persona_judge.method.smoke import smoke_responder
 from persona_judge.method.synthesizeme import SynthesizeMeConfig, fit_user
 
@@ -118,7 +118,8 @@ def test_memory_shows_exactly_the_preferences_it_was_given_with_choices_only():
         assert f"conv-{p.conversation_id}" in text
     for p in (*user.train[2:], *user.val[1:]):
         assert f"conv-{p.conversation_id}" not in text
-    assert "## About this person" not in text and '"reasoning"' not in text.split("## Conversation")[-2]
+    profile = text.split("## Conversation\n", 1)[0]  # what the judge knows about the user
+    assert "## About this person" not in profile and '"reasoning"' not in profile
     # each earlier pair is shown in its fitting display order, the same SynthesizeMe uses
     seed = derive_seed(3, "u1")
     first = seen[0]
