@@ -46,7 +46,7 @@ def _run_for_real(name: str, settings: dict, cache: Path) -> None:
                                     alignment.design_from_settings(settings), max_workers=1)
     else:
         design = transfer.design_from_settings(settings)
-        users = transfer.transfer_users(settings)
+        users, _ = transfer.transfer_users(settings)
         contexts = [smoke_llm(m, cache_path=cache, responder=analyses_responder)
                     for m in design.models]
         clients = {m: c.__enter__() for m, c in zip(design.models, contexts, strict=True)}

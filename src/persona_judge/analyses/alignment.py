@@ -46,7 +46,13 @@ must be JSON with all eight keys (an unusable answer is asked again once at temp
   weight on factuality belong to someone who gave factuality more weight?).
 
 Each is compared with the shuffled assignment (another user's persona's ratings against
-u's survey: no new calls) and the unverified personas.
+u's survey: no new calls) and the unverified personas. Why this is sound only within limits
+(and so secondary to the matching test): eight items make a noisy per-user correlation, so
+only the mean over users is tested; many participants rate most qualities near the top,
+leaving ties (users with no ranking drop out rather than count as zero); the survey showed
+the statements in a random order per person (``order_stated_prefs``), so order effects add
+noise, not bias; and the implied ratings are a model's reading of the persona, whose own
+habits the shuffled condition calibrates.
 
 **Statistics:** accuracy with a bootstrap CI over users; a **paired permutation test**
 (sign flips of per-user differences, exact for up to 13 users) of own versus shuffled and

@@ -173,3 +173,24 @@ def signed_ci(value: float, low: float, high: float, digits: int = 1) -> str:
     if low != low or high != high:
         return one(value)
     return f"{one(value)} [{one(low)}, {one(high)}]"
+
+
+def dry_run_twin(client: Any, model: str | None = None) -> Any:
+    """A dry-run client with ``client``'s endpoint, cache and settings (for ``model``, default
+    the same): it counts the calls a run would make and sends nothing."""
+    from persona_judge.llm import LLMClient
+
+    return LLMClient(model or client.model, endpoint=client.endpoint,
+                     cache_path=client.cache_path, cache_mode=client.cache_mode, dry_run=True,
+                     config=client.config, backend=client.backend)
+
+
+def spend_for_readers(spend: pd.DataFrame, *, keep_model: bool = False) -> pd.DataFrame:
+    """A spend table with readable column names (and without the model column unless asked)."""
+    out = spend.copy()
+    if not keep_model:
+        out = out.drop(columns="model")
+    else:
+        out["model"] = out["model"].map(lambda m: short_model(m) if m else "")
+    out.columns = [c.replace("_", " ") for c in out.columns]
+    return out

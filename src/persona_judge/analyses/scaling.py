@@ -15,7 +15,9 @@ one at every smaller k. Kept pairs stay in their original order, so at k = n the
 exactly the full fit of chapter 05 (same requests, served from the cache). A user
 contributes at every k of the grid up to their pool size; draws that give the same subset
 (always at k = n, often at k = 1) are fitted once and counted once (the ``draws`` column
-lists the draws merged), so identical fits never weigh twice in the statistics.
+lists the draws merged), so identical fits never weigh twice in the statistics. Users with
+a pool smaller than ``min_preferences`` can be left out first: ``min_preferences =
+max(k_grid)`` gives a balanced design in which every user takes part at every k.
 
 At each (user, k, draw) cell, **SynthesizeMe** (persona + demos, the chapter's settings) is
 fitted on the subset and **Memory** (:mod:`~persona_judge.analyses.memory`) sees the same

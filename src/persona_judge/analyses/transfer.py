@@ -216,12 +216,14 @@ def design_from_settings(settings: Mapping[str, Any]) -> TransferDesign:
     return TransferDesign(tuple(writers), tuple(judges), tuple(s["components"]))
 
 
-def transfer_users(settings: Mapping[str, Any]) -> list[UserSplit]:
-    from persona_judge.study.notebook import load_users
+def transfer_users(settings: Mapping[str, Any]) -> tuple[list[UserSplit], str]:
+    """The chapter's users (``max_users`` drawn at random, seeded) and a note on who the load
+    set aside."""
+    from persona_judge.study.notebook import load_benchmark_data, sample_users, set_aside_note
 
     s = {**DESIGN_DEFAULTS, **smoke_limited(settings)}
-    return load_users(str(s["dataset"]), str(s.get("mode", "real")), s["max_users"],
-                      int(s.get("seed", 0)))
+    data = load_benchmark_data(str(s["dataset"]), str(s.get("mode", "real")))
+    return sample_users(data.users, s["max_users"], int(s.get("seed", 0))), set_aside_note(data)
 
 
 def estimate_transfer(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
@@ -233,7 +235,7 @@ def estimate_transfer(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     """
     settings = {**DESIGN_DEFAULTS, **smoke_limited(config)}
     design = design_from_settings(settings)
-    users = transfer_users(settings)
+    users, _ = transfer_users(settings)
     clients = {m: client if m == client.model else sibling_client(client, m)
                for m in design.models}
     try:
