@@ -262,3 +262,26 @@ def test_profiles_without_the_chosen_sections_are_not_usable():
         AlignmentDesign(profile_sections=("hobbies",))
     with pytest.raises(SettingsError):
         AlignmentDesign(unverified_picks="nobody")
+
+
+def test_too_few_users_for_a_shuffle_is_a_settings_error_naming_the_count(make_client):
+    client, _ = make_client(responder)
+    users = [make_user(u, 2, 1, 1) for u in ("ua", "ub")]
+    with pytest.raises(SettingsError, match="at least 3 users .* got 2 of 2"):
+        alignment.run_alignment(users, {u: profile(u) for u in ("ua", "ub", "sx")}, client,
+                                CONFIG, AlignmentDesign(), max_workers=1)
+
+
+def test_persona_fits_reuse_a_full_fit_of_the_same_settings_from_the_cache(make_client):
+    from dataclasses import replace
+
+    from persona_judge.analyses.common import fit_cells
+    from persona_judge.method.synthesizeme import fit_user
+
+    client, server = make_client(responder)
+    user = make_user("ua", 3, 1, 1)
+    full = fit_user(user, client, CONFIG)  # chapter 05's fit
+    seen = server.requests_seen
+    persona_only = fit_cells({"ua": user}, client, replace(CONFIG, components=("persona",)))
+    assert server.requests_seen == seen  # steps 1-2 are the same requests
+    assert persona_only["ua"].persona == full.persona

@@ -173,3 +173,11 @@ def test_the_full_size_fit_is_the_main_results_fit_served_from_the_cache(make_cl
                                 max_workers=1)
     assert again.spend.set_index("stage").loc["total", "calls"] == 0
     assert again.judgments.equals(result.judgments)
+
+
+def test_a_design_no_user_can_enter_is_a_settings_error_before_any_call(make_client):
+    client, server = make_client(smoke_responder)
+    with pytest.raises(SettingsError, match="no user can be fitted at any k"):
+        scaling.run_scaling([make_user("u1", 1, 1, 2)], client, CONFIG,
+                            ScalingDesign(k_grid=(3, 5)))
+    assert server.requests_seen == 0

@@ -120,3 +120,11 @@ def test_design_checks():
     settings = {"mode": "real", "model": BIG, "writers": None, "judges": [SMALL]}
     assert transfer.design_from_settings(settings).writers == (BIG,)
     assert re.fullmatch(r"persona by small-8B", transfer.by_writer(SMALL))
+
+
+def test_users_without_training_pairs_are_a_settings_error(make_client):
+    client, server = make_client(responder, model=BIG)
+    with pytest.raises(SettingsError, match="training preference"):
+        transfer.run_transfer([make_user("u1", 0, 2, 2)], {BIG: client}, CONFIG,
+                              TransferDesign(writers=(BIG,), judges=()))
+    assert server.requests_seen == 0

@@ -404,6 +404,11 @@ def run_alignment(users: Sequence[UserSplit], surveys: Mapping[str, SurveyProfil
                               max_workers=max_workers, what="SynthesizeMe (persona)")
     own = {u: a.persona for u, a in artifacts.items()}
     study = [u.user_id for u in fittable if own.get(u.user_id)]
+    if len(study) < 3:
+        raise SettingsError(
+            f"the alignment study needs at least 3 users with a survey profile and a persona, "
+            f"got {len(study)} of {len(users)}; draw more users (max_users) or show more "
+            "profile_sections")
     distractors = draw_distractors(study, list(profiles), design.seed)
 
     with log.stage("unverified personas (default-judge traces + Θ)", client):

@@ -226,6 +226,11 @@ def run_scaling(users: Sequence[UserSplit], client: Any, config: SynthesizeMeCon
                 design: ScalingDesign, *, max_workers: int = 4) -> ScalingResults:
     """Fit and judge every cell of the design (see the module doc); what chapter 07 runs."""
     cells = scaling_cells(users, design)
+    if not cells:
+        raise SettingsError(
+            f"no user can be fitted at any k of k_grid {list(design.k_grid)}: each needs a "
+            f"training pair and at least k train + validation preferences ({len(users)} "
+            "user(s) given); lower the k grid, min_preferences, or use more users")
     by_user = {u.user_id: u for u in users}
     log = SpendLog()
     with log.stage("fit SynthesizeMe on every subset", client):

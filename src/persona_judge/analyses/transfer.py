@@ -136,6 +136,9 @@ def run_transfer(users: Sequence[UserSplit], clients: Mapping[str, Any],
     fit_config = replace(config, components=design.components)
     log = SpendLog()
     fittable = {u.user_id: u for u in users if u.train}
+    if not fittable:
+        raise SettingsError(f"none of the {len(users)} user(s) has a training preference to "
+                            "fit a persona on")
     artifacts: dict[str, dict[str, SynthesizeMeArtifact]] = {}
     for model in design.models:
         with log.stage(f"fit SynthesizeMe ({'+'.join(design.components)})", clients[model]):
