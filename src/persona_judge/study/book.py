@@ -113,8 +113,8 @@ def announcement(config: Mapping[str, Any]) -> str:
     data = html.escape(data_label(config))
     if config.get("mode") == "smoke":
         return ('<span class="run-status-smoke"><strong>SMOKE RUN — not a result.</strong> '
-                "Synthetic data and a scripted stand-in model · data: "
-                f"{data} · judge: {model} (not called)</span>")
+                f"Synthetic data · data: {data} · judge: a scripted stand-in in place of "
+                f"{model}</span>")
     return (f'<span class="run-status-real"><strong>Real run.</strong> data: {data} · '
             f"judge: {model}</span>")
 
