@@ -122,3 +122,11 @@ def test_smoke_stamp_writes_across_the_figure():
     display.smoke_stamp(fig, "SMOKE RUN — test")
     assert [t.get_text() for t in fig.texts] == ["SMOKE RUN — test"]
     plt.close(fig)
+
+
+def test_a_tables_plain_text_is_stable_across_runs():
+    frame = pd.DataFrame({"method": ["a"], "accuracy": [61.97]})
+    first = repr(display.table(frame, name="t", caption="Results"))
+    second = repr(display.table(frame.copy(), name="t", caption="Results"))
+    assert first == second == "Results\nmethod  accuracy\n     a     61.97"
+    assert " at 0x" not in first

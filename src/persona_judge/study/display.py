@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 #: Width of the book's text column in inches at 96 dpi (about 690 px at 1280 px wide).
 COLUMN_WIDTH = 7.0
@@ -79,9 +80,22 @@ def html_id(text: str) -> str:
     return slug or "table"
 
 
+class ReaderTable(Styler):
+    """A Styler whose plain-text form is the table itself, not ``<Styler at 0x7f...>``.
+
+    Notebooks store a text/plain copy of every output beside its HTML; with the default
+    repr that copy holds a memory address, which differs on every run and makes nbval
+    records churn. Here it is the caption and the table's values: stable and diffable.
+    """
+
+    def __repr__(self) -> str:
+        text = self.data.to_string(index=False)
+        return f"{self.caption}\n{text}" if self.caption else text
+
+
 def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
           formats: Mapping[str, Callable[[Any], str]] | None = None,
-          highlight: Iterable[int] | None = None, wrap: Iterable[str] = ()) -> Any:
+          highlight: Iterable[int] | None = None, wrap: Iterable[str] = ()) -> ReaderTable:
     """A reader's table: no index, formatted columns, stable id, chosen rows in bold.
 
     ``name`` fixes the HTML id (``T_<name>``) so re-executions produce identical HTML;
@@ -89,7 +103,7 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     names long-text columns that must wrap instead of widening the page.
     """
     frame = frame.reset_index(drop=True)
-    styler = frame.style.hide(axis="index").set_uuid(html_id(name))
+    styler = ReaderTable(frame).hide(axis="index").set_uuid(html_id(name))
     # A float column nobody formatted still reads as 0.67, not 0.666667; missing as "–".
     styler = styler.format(precision=2, na_rep="–")
     if formats:
@@ -112,7 +126,8 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
              for i, column in enumerate(frame.columns) for cell in ("td", "th.col_heading")]
     # class "dataframe": the book theme's table look (borders, zebra rows, header rule)
     return styler.set_table_attributes('class="dataframe"').set_table_styles(
-        [{"selector": "caption",
+        [{"selector": "", "props": "margin-bottom: 1.5em;"},  # tables of one cell stay apart
+         {"selector": "caption",
           "props": "caption-side: top; text-align: left; font-weight: 600; color: inherit;"},
          *align])
 
