@@ -81,6 +81,7 @@ def test_tables_use_the_book_table_look_align_numbers_and_format_stray_floats():
     assert "#T_t td.col0 {\n  text-align: left;" in html  # text left
     assert "#T_t td.col3 {\n  text-align: left;" in html  # booleans are not numbers
     assert "min-width: min(12em, 30vw)" in html  # wrapped columns shrink on a phone
+    assert "#T_t  {\n  margin-bottom: 1.5em;" in html  # two tables of one cell stay apart
 
 
 def test_captions_say_smoke_run_only_in_a_smoke_run():
