@@ -3,10 +3,13 @@
 from persona_judge.data.describe import (
     all_users,
     hub_split_crosstab,
+    lengths_table,
+    overview_table,
     set_aside_table,
     skipped_table,
     split_size_summary,
 )
+from persona_judge.data.records import Preference, Turn, UserSplit
 from persona_judge.data.validation import LoadReport, check_user_splits, validate_rows
 
 
@@ -64,3 +67,36 @@ def test_skipped_and_set_aside_tables_group_by_field_and_reason():
     assert aside.loc[0, "reason"] == "no train or test preferences (0 train, 1 val, 0 test)"
     empty = skipped_table({"clean": LoadReport("clean")})
     assert len(empty) == 0 and list(empty.columns)[:4] == ["dataset", "field", "reason", "rows"]
+
+
+def _users():
+    report = _report()
+    check_user_splits(report, on_error="skip")
+    return all_users(report)
+
+
+def test_lengths_table_gives_quartiles_per_dataset_and_text():
+    prefs = [Preference(user_id="u", conversation_id=f"c{n}",
+                        context=(Turn("user", "q" * n),), chosen=Turn("assistant", "x" * 10 * n),
+                        rejected=Turn("assistant", "y" * (60 - 10 * n)), split="train")
+             for n in range(1, 6)]  # chosen: 10, 20, 30, 40, 50 characters
+    table = lengths_table({"bench": [UserSplit("u", tuple(prefs), (), ())]}).set_index("text")
+    assert list(table.index) == ["context", "chosen", "rejected"]
+    assert table.loc["chosen", ["pairs", "25%", "median", "75%", "max"]].tolist() == [
+        5, 20, 30, 40, 50]
+    assert table.loc["rejected", ["25%", "median", "max"]].tolist() == [20, 30, 50]
+    assert table.loc["context", ["median", "max"]].tolist() == [3, 5]
+    assert set(table["dataset"]) == {"bench"}
+
+
+def test_overview_table_reads_as_formatted_text_beside_the_papers_count():
+    users = _users()
+    table = overview_table({"chatbot_arena": users}, {"chatbot_arena": 1234}).set_index("")
+    column = table["chatbot_arena"]
+    assert column["users shown"] == "3"
+    assert column["usable users in the loaded data"] == "1,234"
+    assert column["users in the paper"] == "131"
+    assert column["preferences shown"] == "8"  # u1: 4, u2: 3, u3: 1
+    assert column["train / val / test pairs"] == "3 / 2 / 3"
+    assert column["preferences per user (median)"] == "3"
+    assert overview_table({"mine": users}).set_index("").loc["users in the paper", "mine"] == "–"

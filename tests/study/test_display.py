@@ -68,3 +68,66 @@ def test_figures_are_svg_sized_for_the_column_without_a_build_date():
     assert "<dc:date>" not in data["image/svg+xml"]
     assert fig.get_size_inches()[0] == pytest.approx(display.COLUMN_WIDTH)
     assert plt.rcParams["xtick.labelsize"] >= 10
+
+
+def test_tables_use_the_book_table_look_align_numbers_and_format_stray_floats():
+    frame = pd.DataFrame({"method": ["a", "b"], "share": [2 / 3, None], "n": [3, 4],
+                          "ok": [True, False]})
+    html = display.table(frame, name="t", wrap=["method"]).to_html()
+    assert 'class="dataframe"' in html  # the theme styles table.dataframe
+    assert ">0.67<" in html and ">–<" in html  # no 0.666667, no nan
+    assert "#T_t td.col1 {\n  text-align: right;" in html  # numbers right
+    assert "#T_t td.col2 {\n  text-align: right;" in html
+    assert "#T_t td.col0 {\n  text-align: left;" in html  # text left
+    assert "#T_t td.col3 {\n  text-align: left;" in html  # booleans are not numbers
+    assert "min-width: min(12em, 30vw)" in html  # wrapped columns shrink on a phone
+    assert "#T_t  {\n  margin-bottom: 1.5em;" in html  # two tables of one cell stay apart
+
+
+def test_captions_say_smoke_run_only_in_a_smoke_run():
+    assert display.caption("Overview", smoke=True) == "SMOKE RUN — Overview"
+    assert display.caption("Overview", smoke=False) == "Overview"
+
+
+def _fences(markdown: str):
+    """The colon-fenced directives of a MyST text as markdown-it (with MyST's plugin) reads them."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.colon_fence import colon_fence_plugin
+
+    return [t for t in MarkdownIt("commonmark").use(colon_fence_plugin).parse(markdown)
+            if t.type == "colon_fence"]
+
+
+def test_dropdowns_hold_their_whole_body_even_when_it_contains_fences():
+    body = "Rules:\n:::\nnot the end\n::::\n```\ncode\n```\nlast line"
+    box = display.dropdown("A  long\ntitle", body)
+    (fence,) = _fences(box.data)
+    assert fence.info == "{dropdown} A long title"  # the title is one line
+    assert fence.content.rstrip().endswith("last line")  # the body's fences did not close it
+    assert ":color: info" in fence.content
+    literal = display.dropdown("Θ", body, literal=True)
+    (fence,) = _fences(literal.data)
+    assert "````text\n" + body + "\n````" in fence.content  # verbatim, in a longer fence
+
+
+def test_boxes_are_open_admonitions_of_the_given_kind():
+    (fence,) = _fences(display.boxed("Persona of u1", "Likes short answers.", kind="tip").data)
+    assert fence.info == "{admonition} Persona of u1"
+    assert fence.content.startswith(":class: tip\n") and "Likes short answers." in fence.content
+
+
+def test_smoke_stamp_writes_across_the_figure():
+    import matplotlib.pyplot as plt
+
+    fig, _ = plt.subplots()
+    display.smoke_stamp(fig, "SMOKE RUN — test")
+    assert [t.get_text() for t in fig.texts] == ["SMOKE RUN — test"]
+    plt.close(fig)
+
+
+def test_a_tables_plain_text_is_stable_across_runs():
+    frame = pd.DataFrame({"method": ["a"], "accuracy": [61.97]})
+    first = repr(display.table(frame, name="t", caption="Results"))
+    second = repr(display.table(frame.copy(), name="t", caption="Results"))
+    assert first == second == "Results\nmethod  accuracy\n     a     61.97"
+    assert " at 0x" not in first

@@ -1,7 +1,9 @@
-"""The construction funnel as a figure: users and pairs left after each stage, per source.
+"""The construction funnel as figures: users, or pairs, left after each stage, per source.
 
-``smoke=True`` stamps the figure as a smoke run (synthetic fixtures, scripted
-stand-in), so it can never be mistaken for a result.
+One figure per measure (users, pairs), one panel per source stacked in the book's 7-inch
+text column, so stage names and counts stay legible. ``smoke=True`` stamps the figure
+as a smoke run (synthetic fixtures, scripted stand-in), so it can never be mistaken for
+a result.
 """
 
 from __future__ import annotations
@@ -13,41 +15,47 @@ import pandas as pd
 import seaborn as sns
 
 from persona_judge.construction.compare import PAPER_USERS
+from persona_judge.study.display import smoke_stamp
 
 SMOKE_STAMP = "SMOKE RUN — synthetic fixtures, scripted stand-in, not a result"
+COLOURS = {"users": "tab:blue", "pairs": "tab:green"}
 
 
-def plot_funnel(funnel: pd.DataFrame, *, smoke: bool = False, title: str = "") -> plt.Figure:
-    """One row of panels per source: users (left) and pairs (right) after each stage.
+def plot_funnel(funnel: pd.DataFrame, column: str = "users", *, smoke: bool = False,
+                title: str = "") -> plt.Figure:
+    """Horizontal bars: ``column`` ("users" or "pairs") left after each stage, one panel per source.
 
-    ``funnel`` is :func:`persona_judge.construction.compare.funnel_table`'s output.
-    The paper's final user count is drawn as a dashed line on the users panel.
+    ``funnel`` is :func:`persona_judge.construction.compare.funnel_table`'s output. On the
+    users figure the paper's final user count is a dashed, labelled line (the legend sits
+    below the panels, off the bars).
     """
-    sns.set_theme(style="whitegrid")
-    sources: Sequence[str] = list(dict.fromkeys(funnel["source"]))
-    stages = max(len(funnel[funnel["source"] == s]) for s in sources) if sources else 1
-    fig, axes = plt.subplots(len(sources) or 1, 2, squeeze=False,
-                             figsize=(12, 1.0 + 0.45 * stages * max(len(sources), 1)))
-    for row, source in zip(axes, sources, strict=False):
+    if column not in COLOURS:
+        raise ValueError(f"column must be 'users' or 'pairs', got {column!r}")
+    sources: Sequence[str] = list(dict.fromkeys(funnel["source"])) if len(funnel) else []
+    heights = [len(funnel[funnel["source"] == s]) for s in sources] or [1]
+    fig, axes = plt.subplots(len(heights), 1, squeeze=False, constrained_layout=True,
+                             figsize=(7, 0.9 * len(heights) + 0.38 * sum(heights) + 0.5),
+                             gridspec_kw={"height_ratios": [h + 1 for h in heights]})
+    paper_line = None
+    for ax, source in zip(axes[:, 0], sources, strict=False):
         part = funnel[funnel["source"] == source]
-        for ax, column, colour in ((row[0], "users", "tab:blue"), (row[1], "pairs",
-                                                                   "tab:green")):
-            sns.barplot(x=part[column].astype(float), y=part["stage"], ax=ax, color=colour,
-                        orient="h")
-            for i, value in enumerate(part[column]):
-                ax.text(float(value), i, f" {int(value):,}", va="center", fontsize=8)
-            ax.set_xlabel(column)
-            ax.set_ylabel("")
-            ax.set_title(f"{source}: {column} left after each stage", fontsize=10)
-        if source in PAPER_USERS:
-            row[0].axvline(PAPER_USERS[source], color="tab:orange", ls="--", lw=1.5,
-                           label=f"paper: {PAPER_USERS[source]} users")
-            row[0].legend(loc="lower right", fontsize=8)
-        row[1].tick_params(axis="y", labelleft=False)  # same stages, same order as on the left
+        values = part[column].astype(float).tolist()
+        sns.barplot(x=values, y=list(part["stage"]), ax=ax, color=COLOURS[column], orient="h")
+        for i, value in enumerate(values):
+            ax.text(value, i, f" {value:,.0f}", va="center")
+        right = max(values + [1.0])
+        if column == "users" and source in PAPER_USERS:
+            paper_line = ax.axvline(PAPER_USERS[source], color="tab:orange", ls="--", lw=1.5,
+                                    label="the paper's final user count")
+            right = max(right, PAPER_USERS[source])
+        ax.set_xlim(0, right * 1.15)  # room for the count printed after the longest bar
+        ax.set_title(source, loc="left")
+        ax.set_xlabel(f"{column} left after the stage")
+        ax.set_ylabel("")
+    if paper_line is not None:
+        fig.legend(handles=[paper_line], loc="outside lower center", frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     if smoke:
-        fig.text(0.5, 0.5, SMOKE_STAMP, ha="center", va="center", fontsize=15, color="red",
-                 alpha=0.25, rotation=15, transform=fig.transFigure)
+        smoke_stamp(fig, SMOKE_STAMP)
     return fig

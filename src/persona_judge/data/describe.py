@@ -1,10 +1,13 @@
 """Descriptive statistics of the benchmark: who the users are, what they judged, what was lost.
 
 Used by the benchmark chapter. Tables are pandas DataFrames with plain columns
-(no index to read around) and rounded numbers; figures are matplotlib figures
-the notebook shows. Lengths are in characters (a tokenizer would tie the chapter
-to a model). The per-user split tables count *every* user in the data, including
-those a study sets aside, because they describe the benchmark as published.
+(no index to read around) and rounded numbers, for ``study.display.table``; figures
+are matplotlib figures 7 in wide, one message each (split sizes, reply lengths,
+conversation types), drawn in the style ``study.display.setup_figures`` sets and
+stamped when they come from a smoke run. Lengths are in characters (a tokenizer
+would tie the chapter to a model). The per-user split tables count *every* user in
+the data, including those a study sets aside, because they describe the benchmark as
+published.
 """
 
 from __future__ import annotations
@@ -145,49 +148,146 @@ def length_table(prefs: pd.DataFrame) -> pd.DataFrame:
         ["count", "25%", "50%", "75%", "max"]].T.round(0)
 
 
-def plot_split_sizes(users_by_dataset: Mapping[str, Sequence[UserSplit]], title: str):
-    """Per dataset, a histogram of per-user train / val / test counts (users per count)."""
+def lengths_table(users_by_dataset: Mapping[str, Sequence[UserSplit]]) -> pd.DataFrame:
+    """Per dataset and text (context, chosen, rejected): pairs, quartiles and max, in characters.
+
+    Plain columns and whole numbers, one row per dataset and text, for a reader's table.
+    """
+    rows = []
+    for name, users in users_by_dataset.items():
+        prefs = preference_table(users)
+        for text in ("context", "chosen", "rejected"):
+            chars = prefs[f"{text}_chars"]
+            quartiles = chars.quantile([0.25, 0.5, 0.75]) if len(chars) else None
+            rows.append({"dataset": name, "text": text, "pairs": len(chars),
+                         "25%": None if quartiles is None else round(float(quartiles[0.25])),
+                         "median": None if quartiles is None else round(float(quartiles[0.5])),
+                         "75%": None if quartiles is None else round(float(quartiles[0.75])),
+                         "max": int(chars.max()) if len(chars) else None})
+    return pd.DataFrame(rows, columns=["dataset", "text", "pairs", "25%", "median", "75%",
+                                       "max"])
+
+
+def _number(value: float) -> str:
+    """A count or median as a reader reads it: ``1,234``, ``9.5``."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def overview_table(users_by_dataset: Mapping[str, Sequence[UserSplit]],
+                   loaded: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """The headline table for readers: one row per measure, one column per dataset.
+
+    Values are formatted text (counts with separators, shares in percent with one
+    decimal), because one column mixes counts and shares. ``loaded`` gives each
+    dataset's number of usable users before any sampling (default: the users given).
+    """
+    columns: dict[str, list[str]] = {}
+    for name, users in users_by_dataset.items():
+        table = overview(name, users, sampled_from=(loaded or {}).get(name))["value"]
+        paper = table["users in the paper"]
+        columns[name] = [
+            _number(table["users shown"]),
+            _number(table["users in the loaded dataset"]),
+            "–" if paper is None else _number(paper),
+            _number(table["preferences shown"]),
+            _number(table["preferences per user (median)"]),
+            table["train / val / test (total)"],
+            f"{table['multi-turn contexts (%)']:.1f}",
+            f"{table['chosen longer than rejected (%)']:.1f}",
+        ]
+    measures = ["users shown", "usable users in the loaded data", "users in the paper",
+                "preferences shown", "preferences per user (median)",
+                "train / val / test pairs", "multi-turn contexts (%)",
+                "chosen reply longer than rejected (%)"]
+    return pd.DataFrame({"": measures, **columns})
+
+
+def _stamp(fig, smoke: bool) -> None:
+    from persona_judge.study.display import smoke_stamp
+
+    if smoke:
+        smoke_stamp(fig, "SMOKE RUN — synthetic fixtures, not a result")
+
+
+def plot_split_sizes(users_by_dataset: Mapping[str, Sequence[UserSplit]], title: str = "", *,
+                     smoke: bool = False):
+    """Per dataset (one panel each, stacked), how many users hold 0, 1, 2, ... pairs per split.
+
+    Sized for the book's text column (7 in wide); the legend sits above the panels,
+    off the bars.
+    """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    sns.set_theme(style="whitegrid")
-    names = list(users_by_dataset)
-    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 3.8), squeeze=False,
+    names = list(users_by_dataset) or ["(none)"]
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 0.6 + 2.6 * len(names)), squeeze=False,
                              constrained_layout=True)
-    for ax, name in zip(axes[0], names, strict=True):
-        long = user_table(users_by_dataset[name]).melt(
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        long = user_table(users_by_dataset.get(name, [])).melt(
             id_vars="user_id", value_vars=list(SPLITS), var_name="split", value_name="pairs")
-        sns.histplot(long, x="pairs", hue="split", hue_order=list(SPLITS), multiple="dodge",
-                     discrete=True, shrink=0.8, ax=ax)
-        ax.set_title(name)
+        if len(long):
+            sns.histplot(long, x="pairs", hue="split", hue_order=list(SPLITS), multiple="dodge",
+                         discrete=True, shrink=0.8, ax=ax, legend=ax is axes[0, 0])
+        ax.set_title(name, loc="left")
         ax.set_xlabel("pairs in the split (per user)")
         ax.set_ylabel("users")
-    fig.suptitle(title)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    legend = axes[0, 0].get_legend()
+    if legend is not None:  # above the panels, in one row, off the data
+        sns.move_legend(axes[0, 0], "lower right", bbox_to_anchor=(1, 1), ncol=3, title=None,
+                        frameon=False)
+    if title:
+        fig.suptitle(title)
+    _stamp(fig, smoke)
     return fig
 
 
-def plot_benchmark(users: Sequence[UserSplit], title: str):
-    """Three panels: preferences per user by split, response lengths, conversation types."""
+def plot_response_lengths(users_by_dataset: Mapping[str, Sequence[UserSplit]], *,
+                          smoke: bool = False):
+    """Chosen and rejected reply lengths (characters) per dataset, as box plots."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    prefs = preference_table(users)
-    per_user = user_table(users).melt(id_vars="user_id", value_vars=list(SPLITS),
-                                      var_name="split", value_name="preferences")
-    lengths = prefs.melt(value_vars=["chosen_chars", "rejected_chars"], var_name="response",
-                         value_name="characters")
-    lengths["response"] = lengths["response"].str.replace("_chars", "")
-    sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
-    sns.histplot(per_user, x="preferences", hue="split", multiple="dodge", discrete=True,
-                 shrink=0.8, hue_order=list(SPLITS), ax=axes[0])
-    axes[0].set_title("Preferences per user, by split")
-    axes[0].set_ylabel("users")
-    sns.boxplot(lengths, x="response", y="characters", hue="response", ax=axes[1])
-    axes[1].set_title("Response length (characters)")
-    order = prefs["type"].value_counts().index
-    sns.countplot(prefs, y="type", order=order, ax=axes[2], color="C2")
-    axes[2].set_title("Conversation types")
-    axes[2].set_xlabel("preferences")
-    fig.suptitle(title)
+    frames = []
+    for name, users in users_by_dataset.items():
+        prefs = preference_table(users)
+        long = prefs.melt(value_vars=["chosen_chars", "rejected_chars"], var_name="reply",
+                          value_name="characters")
+        long["reply"] = long["reply"].str.replace("_chars", "")
+        frames.append(long.assign(dataset=name))
+    data = pd.concat(frames, ignore_index=True) if frames else \
+        pd.DataFrame(columns=["reply", "characters", "dataset"])
+    fig, ax = plt.subplots(figsize=(7, 3.4), constrained_layout=True)
+    if len(data):
+        sns.boxplot(data, x="dataset", y="characters", hue="reply",
+                    hue_order=["chosen", "rejected"], ax=ax)
+        sns.move_legend(ax, "lower right", bbox_to_anchor=(1, 1), ncol=2, title=None,
+                        frameon=False)
+    ax.set_xlabel("")
+    ax.set_ylabel("reply length (characters)")
+    _stamp(fig, smoke)
+    return fig
+
+
+def plot_conversation_types(users_by_dataset: Mapping[str, Sequence[UserSplit]], *,
+                            smoke: bool = False):
+    """How many preferences each conversation type has, per dataset (horizontal bars)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frames = [preference_table(users).assign(dataset=name)
+              for name, users in users_by_dataset.items()]
+    data = pd.concat(frames, ignore_index=True) if frames else \
+        pd.DataFrame(columns=["type", "dataset"])
+    order = list(data["type"].value_counts().index)
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * max(1, len(order)) * max(1, len(frames))),
+                           constrained_layout=True)
+    if len(data):
+        sns.countplot(data, y="type", hue="dataset", order=order, ax=ax)
+        sns.move_legend(ax, "lower right", bbox_to_anchor=(1, 1), ncol=2, title=None,
+                        frameon=False)
+    ax.set_ylabel("")
+    ax.set_xlabel("preferences")
+    _stamp(fig, smoke)
     return fig

@@ -62,20 +62,42 @@ def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
 
 def plot_candidate_scores(candidates: pd.DataFrame, *, title: str = "",
                           smoke: bool = False) -> plt.Figure:
-    """Validation accuracy of every scored candidate, per user; the winner is a star."""
-    sns.set_theme(style="whitegrid")
+    """Validation accuracy of every scored candidate, one row per user; the winner is a star.
+
+    ``candidates`` holds rows of :func:`persona_judge.method.tables.candidates_table` (one
+    search or several: each search gets its own lane and colour within a user's row).
+    Sized for the book's 7-inch column; chance is a labelled line and the legend sits
+    below the axes, off the points. Points are spread vertically (seeded) so equal
+    scores stay countable.
+    """
+    import numpy as np
+
     scored = candidates.dropna(subset=["val accuracy"])
-    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.55 * max(1, scored["user_id"].nunique())))
-    sns.stripplot(data=scored, x="val accuracy", y="user_id", hue="search", ax=ax, jitter=0.15,
-                  alpha=0.6, dodge=True)
-    winners = scored[scored["winner"]]
-    ax.scatter(winners["val accuracy"], [list(scored["user_id"].unique()).index(u)
-                                          for u in winners["user_id"]],
-               marker="*", s=180, color="black", label="winner", zorder=3)
+    users = list(dict.fromkeys(scored["user_id"]))
+    searches = list(dict.fromkeys(scored["search"]))
+    lane = 0.8 / max(1, len(searches))
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(7, 1.4 + 0.45 * max(1, len(users)) * max(1, len(searches))),
+                           constrained_layout=True)
+    for k, search in enumerate(searches):
+        part = scored[scored["search"] == search]
+        offset = -0.4 + lane * (k + 0.5)
+        rows = np.array([users.index(u) for u in part["user_id"]], dtype=float) + offset
+        spread = rng.uniform(-0.3 * lane, 0.3 * lane, len(part))
+        ax.scatter(part["val accuracy"], rows + spread, s=28, alpha=0.6, color=f"C{k}",
+                   label=f"{search} candidate")
+        won = part["winner"].astype(bool).to_numpy()
+        ax.scatter(part["val accuracy"][won], rows[won], marker="*", s=200, color=f"C{k}",
+                   edgecolor="black", linewidth=0.8, zorder=3, label=f"{search} winner")
+    ax.axvline(50, color="grey", ls="--", lw=1, label="chance (50%)")
+    ax.set_yticks(range(len(users)), users)
+    ax.set_ylim(len(users) - 0.5, -0.5)
+    ax.set_xlim(-5, 105)
     ax.set_xlabel("validation accuracy (%)")
     ax.set_ylabel("")
-    ax.legend(fontsize=8, loc="best")
-    ax.set_title(title)
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+               ncol=min(3, 2 * len(searches) + 1), frameon=False)
+    if title:
+        ax.set_title(title)
     _stamp(fig, smoke)
     return fig

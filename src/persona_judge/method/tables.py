@@ -2,8 +2,11 @@
 
 Each function turns fitted objects (step-1 results, artifacts) into a small
 pandas DataFrame with one row per trace, candidate, user or fallback; the
-notebooks display them and plot them, and contain no logic of their own. Pair
-ids are opaque: tables show them whole and never take them apart.
+notebooks display them and plot them, and contain no logic of their own. Long
+tables (one row per trace or candidate) come with a per-user summary
+(:func:`trace_summary`, :func:`candidate_summary`) that a page shows first, and
+:func:`trace_card` writes one trace out in full for a reader. Pair ids are
+opaque: tables show them whole and never take them apart.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from persona_judge.method.selection import CandidateScore, Fallback, Spend
 def _short(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _quote(text: str) -> str:
+    """Markdown block quote of a text, line by line (an empty text gives an empty quote)."""
+    return "\n".join("> " + line for line in text.splitlines() or [""])
 
 
 def _trace_rows(user: UserSplit, traces: Sequence[Trace], width: int) -> list[dict]:
@@ -172,3 +180,103 @@ def parse_failures_table(spends: Mapping[str, Mapping[str, Spend]]) -> pd.DataFr
         else 100 * s.parse_failure_rate,
         "no choice": s.no_choice, "failed calls": s.failed_calls,
     } for step, s in totals.items()])
+
+
+def trace_summary(traces: pd.DataFrame) -> pd.DataFrame:
+    """Per user, from :func:`traces_table`: training pairs, verified, discarded, no answer.
+
+    ``no answer`` counts discarded traces whose judge gave no choice at all (a failed
+    call, an unparseable answer, a tie); ``verified (%)`` is the share of training
+    pairs whose reasoning reached the user's real choice.
+    """
+    columns = ["user_id", "training pairs", "verified", "discarded", "no answer",
+               "verified (%)"]
+    if traces.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for user, part in traces.groupby("user_id", sort=False):
+        verified = int((part["kept"] == "verified").sum())
+        rows.append({"user_id": user, "training pairs": len(part), "verified": verified,
+                     "discarded": len(part) - verified,
+                     "no answer": int((part["judge said"] == "none").sum()),
+                     "verified (%)": 100 * verified / len(part)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def candidate_summary(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Per user and search, from :func:`candidates_table`: how the search went, in one row.
+
+    Rows follow the users' order, each user's searches together. ``judged`` counts
+    candidates whose prompts were sent (not copies of an earlier candidate, not skipped
+    after the early stop); ``val pairs`` is the number of validation pairs that decide;
+    ``winner`` names the winning candidate's number and kind, ``val accuracy (%)`` its
+    score; ``ties`` counts the other candidates with the winner's score (ties go to the
+    earliest; with one validation pair most candidates tie).
+    """
+    columns = ["user_id", "search", "candidates", "judged", "val pairs", "winner",
+               "val accuracy (%)", "ties"]
+    if candidates.empty:
+        return pd.DataFrame(columns=columns)
+    users = list(dict.fromkeys(candidates["user_id"]))
+    searches = list(dict.fromkeys(candidates["search"]))
+    rows = []
+    for user in users:
+        for search in searches:
+            part = candidates[(candidates["user_id"] == user) & (candidates["search"] == search)]
+            if part.empty:
+                continue
+            won = part[part["winner"].astype(bool)]
+            win = won.iloc[0] if len(won) else None
+            accuracy = part["val accuracy"].astype(float)
+            win_acc = None if win is None or pd.isna(win["val accuracy"]) else \
+                float(win["val accuracy"])
+            rows.append({
+                "user_id": user, "search": search, "candidates": len(part),
+                "judged": int(part["status"].isin(["scored", "scored after the stop"]).sum()),
+                "val pairs": int(part["judged"].max()),
+                "winner": "-" if win is None else f"#{int(win['candidate'])} {win['kind']}",
+                "val accuracy (%)": win_acc,
+                "ties": 0 if win_acc is None else int((accuracy == win_acc).sum()) - 1,
+            })
+    return pd.DataFrame(rows, columns=columns)
+
+
+def demos_table(artifacts: Mapping[str, SynthesizeMeArtifact], width: int = 70
+                ) -> pd.DataFrame:
+    """One row per chosen demonstration: user, pair, query (shortened), order, answer, reasoning?"""
+    rows = [{"user_id": u, "pair_id": d.preference.pair_id,
+             "query": _short(d.preference.query, width), "shown": d.order, "answer": d.answer,
+             "with reasoning": d.reasoning is not None}
+            for u, a in artifacts.items() for d in a.demo_set]
+    return pd.DataFrame(rows, columns=["user_id", "pair_id", "query", "shown", "answer",
+                                       "with reasoning"])
+
+
+def requests_by_step(artifacts: Mapping[str, SynthesizeMeArtifact]) -> pd.DataFrame:
+    """Per user: requests in each step of the fit, and the rounds on its critical path."""
+    spend = spend_table(artifacts)
+    if spend.empty:
+        return pd.DataFrame(columns=["user_id", "rounds"])
+    steps = list(dict.fromkeys(spend["step"]))
+    table = spend.pivot_table(index="user_id", columns="step", values="requests",
+                              aggfunc="sum", sort=False).reindex(columns=steps)
+    table["rounds"] = spend.groupby("user_id", sort=False)["rounds"].sum()
+    return table.reset_index().rename_axis(None, axis=1)
+
+
+def trace_card(user: UserSplit, trace: Trace) -> str:
+    """One trace written out for a reader (Markdown): the pair as shown, answer, reasoning."""
+    pref = next(p for p in user.train if p.pair_id == trace.pair_id)
+    first, second = ((pref.chosen, pref.rejected) if trace.order == "chosen_first"
+                     else (pref.rejected, pref.chosen))
+    n_earlier = len(pref.context) - 1
+    earlier = f" (after {n_earlier} earlier turns)" if n_earlier > 0 else ""
+    verdict = ("verified: the judge picked the reply the user chose" if trace.verified else
+               "discarded: " + ("the judge gave no choice" if trace.prediction is None
+                                else "the judge picked the reply the user rejected"))
+    return (f"**Pair** `{trace.pair_id}` · judge said **{trace.prediction or 'nothing'}**, "
+            f"the user chose **{correct_letter(trace.order)}** ({verdict}).\n\n"
+            f"**The user's message**{earlier}\n\n{_quote(pref.query)}\n\n"
+            f"**Reply A**\n\n{_quote(first.content)}\n\n"
+            f"**Reply B**\n\n{_quote(second.content)}\n\n**The judge's reasoning**\n\n"
+            f"{_quote(trace.reasoning or trace.failure or '(none)')}")

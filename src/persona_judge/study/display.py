@@ -6,7 +6,9 @@ percent with one decimal (66.7), intervals as ``66.7 [58.1, 74.9]``, p-values as
 (``250,982``). :func:`table` turns a DataFrame into a styled HTML table without the index
 noise, with a stable HTML id (so nbval records do not churn) and the best row in bold.
 :func:`setup_figures` makes every figure an SVG sized for the book's text column with
-fonts that stay at least 10 pt as shown.
+fonts that stay at least 10 pt as shown. :func:`caption` labels a smoke run's captions,
+:func:`dropdown` and :func:`boxed` put long texts (prompts, personas, reasoning) in folded or
+open boxes that wrap instead of widening the page.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 #: Width of the book's text column in inches at 96 dpi (about 690 px at 1280 px wide).
 COLUMN_WIDTH = 7.0
@@ -77,9 +80,22 @@ def html_id(text: str) -> str:
     return slug or "table"
 
 
+class ReaderTable(Styler):
+    """A Styler whose plain-text form is the table itself, not ``<Styler at 0x7f...>``.
+
+    Notebooks store a text/plain copy of every output beside its HTML; with the default
+    repr that copy holds a memory address, which differs on every run and makes nbval
+    records churn. Here it is the caption and the table's values: stable and diffable.
+    """
+
+    def __repr__(self) -> str:
+        text = self.data.to_string(index=False)
+        return f"{self.caption}\n{text}" if self.caption else text
+
+
 def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
           formats: Mapping[str, Callable[[Any], str]] | None = None,
-          highlight: Iterable[int] | None = None, wrap: Iterable[str] = ()) -> Any:
+          highlight: Iterable[int] | None = None, wrap: Iterable[str] = ()) -> ReaderTable:
     """A reader's table: no index, formatted columns, stable id, chosen rows in bold.
 
     ``name`` fixes the HTML id (``T_<name>``) so re-executions produce identical HTML;
@@ -87,7 +103,9 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     names long-text columns that must wrap instead of widening the page.
     """
     frame = frame.reset_index(drop=True)
-    styler = frame.style.hide(axis="index").set_uuid(html_id(name))
+    styler = ReaderTable(frame).hide(axis="index").set_uuid(html_id(name))
+    # A float column nobody formatted still reads as 0.67, not 0.666667; missing as "–".
+    styler = styler.format(precision=2, na_rep="–")
     if formats:
         styler = styler.format({k: v for k, v in formats.items() if k in frame.columns})
     if caption:
@@ -100,9 +118,22 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     if wrapped:
         styler = styler.set_properties(subset=wrapped, **{"white-space": "normal",
                                                           "overflow-wrap": "anywhere",
-                                                          "min-width": "12em"})
-    return styler.set_table_styles([{"selector": "caption",
-                                     "props": "caption-side: top; text-align: left;"}])
+                                                          # narrower on a phone
+                                                          "min-width": "min(12em, 30vw)"})
+    # Numbers right-aligned (digits line up), text left; one rule per column, scoped to the id.
+    align = [{"selector": f"{cell}.col{i}",
+              "props": "text-align: right;" if _is_number(frame[column]) else "text-align: left;"}
+             for i, column in enumerate(frame.columns) for cell in ("td", "th.col_heading")]
+    # class "dataframe": the book theme's table look (borders, zebra rows, header rule)
+    return styler.set_table_attributes('class="dataframe"').set_table_styles(
+        [{"selector": "", "props": "margin-bottom: 1.5em;"},  # tables of one cell stay apart
+         {"selector": "caption",
+          "props": "caption-side: top; text-align: left; font-weight: 600; color: inherit;"},
+         *align])
+
+
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def setup_figures() -> None:
@@ -121,3 +152,60 @@ def setup_figures() -> None:
         "svg.hashsalt": "persona-judge",  # deterministic ids inside the SVG
         "svg.fonttype": "path",
     })
+
+
+def smoke_stamp(fig: Any, text: str = "SMOKE RUN — not a result") -> None:
+    """Write a large, faded, slanted smoke-run notice across a figure (never mistaken for data)."""
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=16, color="red", alpha=0.25,
+             rotation=15, transform=fig.transFigure)
+
+
+SMOKE_LABEL = "SMOKE RUN — "
+
+
+def caption(text: str, *, smoke: bool) -> str:
+    """A table or figure caption; a smoke run's says so first (``"SMOKE RUN — ..."``)."""
+    return (SMOKE_LABEL if smoke else "") + text
+
+
+def _fence(body: str, char: str, minimum: int) -> str:
+    """A fence longer than any run of ``char`` inside ``body``, so the body cannot close it."""
+    longest = max((len(m) for m in re.findall(f"{re.escape(char)}+", body)), default=0)
+    return char * max(minimum, longest + 1)
+
+
+def _literal(body: str) -> str:
+    """``body`` verbatim in a text block (wrapped by the book's CSS), fenced so it cannot close."""
+    ticks = _fence(body, "`", 3)
+    return f"{ticks}text\n{body}\n{ticks}"
+
+
+def _directive(name: str, title: str, options: str, body: str) -> Any:
+    from IPython.display import Markdown
+
+    colons = _fence(body, ":", 3)
+    title = " ".join(title.split())  # a directive's title is one line
+    return Markdown(f"{colons}{{{name}}} {title}\n{options}\n\n{body}\n{colons}\n")
+
+
+def dropdown(title: str, body: str, *, literal: bool = False) -> Any:
+    """A folded box (one click opens it) for a long text: a prompt, Θ, a trace's reasoning.
+
+    Returns an ``IPython.display.Markdown`` holding a MyST ``dropdown`` directive (a
+    ``<details>`` element in the book: folded without scripts, and nothing of the body
+    takes room while it is closed); the notebook must render Markdown outputs as MyST
+    (notebook metadata ``"mystnb": {"render_markdown_format": "myst"}``). ``literal=True``
+    shows ``body`` verbatim in a wrapping text block instead of reading it as Markdown. In
+    plain Jupyter the fence lines show as text around the body, which stays readable.
+    """
+    return _directive("dropdown", title, ":color: info\n:icon: note",
+                      _literal(body) if literal else body)
+
+
+def boxed(title: str, body: str, *, literal: bool = False, kind: str = "note") -> Any:
+    """Like :func:`dropdown`, but an open admonition: for texts a reader came to see (a persona).
+
+    ``kind`` is the admonition's class (note, tip, warning, ...).
+    """
+    return _directive("admonition", title, f":class: {kind}",
+                      _literal(body) if literal else body)

@@ -1,0 +1,129 @@
+"""Figures for readers: sized for the text column, legible, legends off the data, smoke stamped.
+
+Covers the figures of chapters 00-04: the construction funnel, the benchmark's split
+sizes, reply lengths and conversation types, and the candidates' validation scores.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from persona_judge.construction.figures import plot_funnel
+from persona_judge.data.describe import (
+    plot_conversation_types,
+    plot_response_lengths,
+    plot_split_sizes,
+)
+from persona_judge.data.records import Preference, Turn, UserSplit
+from persona_judge.evaluation.figures import plot_candidate_scores
+from persona_judge.study import display
+
+
+@pytest.fixture(autouse=True)
+def book_style():
+    with matplotlib.rc_context():
+        display.setup_figures()
+        yield
+        plt.close("all")
+
+
+def _fonts(fig) -> list[float]:
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text() and t.get_visible()]
+    return [t.get_fontsize() for t in texts]
+
+
+def _legible(fig) -> None:
+    assert fig.get_size_inches()[0] == pytest.approx(display.COLUMN_WIDTH)
+    assert min(_fonts(fig)) >= 10
+
+
+def _stamped(fig) -> bool:
+    return any("SMOKE RUN" in t.get_text() for t in fig.texts)
+
+
+def _pref(user: str, n: int, split: str, kind: str | None = None) -> Preference:
+    return Preference(user_id=user, conversation_id=f"c{n}", context=(Turn("user", "q"),),
+                      chosen=Turn("assistant", "a" * (10 + n)),
+                      rejected=Turn("assistant", "b" * (20 + n)), split=split, type=kind)
+
+
+USERS = {"arena": [UserSplit("u1", (_pref("u1", 1, "train"), _pref("u1", 2, "train")),
+                             (_pref("u1", 3, "val"),), (_pref("u1", 4, "test"),))],
+         "prism": [UserSplit("u2", (_pref("u2", 5, "train", "values guided"),), (),
+                             (_pref("u2", 6, "test", "unguided"),))]}
+
+
+def _legend_box(fig):
+    legends = fig.legends or [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert legends, "the figure has no legend"
+    fig.canvas.draw()
+    return legends[0].get_window_extent()
+
+
+def test_split_sizes_one_panel_per_dataset_legend_above_the_bars():
+    fig = plot_split_sizes(USERS, smoke=True)
+    _legible(fig)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["arena", "prism"]
+    assert _legend_box(fig).y0 >= fig.axes[0].get_window_extent().y1 - 1  # above the panel
+    assert _stamped(fig) and not _stamped(plot_split_sizes(USERS))
+
+
+def test_reply_lengths_and_conversation_types_are_single_legible_panels():
+    lengths = plot_response_lengths(USERS, smoke=True)
+    _legible(lengths)
+    assert len(lengths.axes) == 1 and "characters" in lengths.axes[0].get_ylabel()
+    assert _stamped(lengths)
+    types = plot_conversation_types(USERS)
+    _legible(types)
+    labels = [t.get_text() for t in types.axes[0].get_yticklabels()]
+    assert sorted(labels) == ["(none)", "unguided", "values guided"]
+    assert not _stamped(types)
+
+
+FUNNEL = pd.DataFrame({
+    "source": ["prism"] * 3 + ["chatbot_arena"] * 2,
+    "stage": ["pairs from raw records", "1. user filter", "final user filter",
+              "pairs from raw records", "final user filter"],
+    "users": [50, 40, 30, 20, 10], "pairs": [900, 800, 700, 300, 100]})
+
+
+def test_funnel_one_figure_per_measure_with_the_papers_count_labelled_below():
+    users = plot_funnel(FUNNEL, "users", smoke=True)
+    _legible(users)
+    assert [ax.get_title(loc="left") for ax in users.axes] == ["prism", "chatbot_arena"]
+    counts = [t.get_text().strip() for t in users.axes[0].texts]
+    assert counts == ["50", "40", "30"]  # each bar carries its count
+    paper = [line for line in users.axes[0].lines if line.get_linestyle() == "--"]
+    assert paper and paper[0].get_xdata()[0] == 723  # PRISM's published user count
+    assert users.axes[0].get_xlim()[1] > 723  # the line is inside the panel
+    assert _legend_box(users).y1 <= users.axes[-1].get_window_extent().y0  # below the panels
+    assert _stamped(users)
+    pairs = plot_funnel(FUNNEL, "pairs")
+    assert [t.get_text().strip() for t in pairs.axes[1].texts] == ["300", "100"]
+    assert not pairs.legends and not _stamped(pairs)
+    with pytest.raises(ValueError, match="users' or 'pairs"):
+        plot_funnel(FUNNEL, "dollars")
+
+
+def test_candidate_scores_star_the_winner_in_its_users_row_and_label_chance():
+    candidates = pd.DataFrame({
+        "user_id": ["u1", "u1", "u2", "u2", "u2"],
+        "search": ["bootstrap reasoning"] * 5,
+        "val accuracy": [100.0, 50.0, 0.0, 66.7, None],
+        "winner": [True, False, False, True, False]})
+    fig = plot_candidate_scores(candidates, smoke=True)
+    _legible(fig)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["u1", "u2"]
+    stars = ax.collections[1].get_offsets()  # the winners of the one search
+    assert stars[:, 0].tolist() == [100.0, 66.7]
+    assert [round(y) for y in stars[:, 1]] == [0, 1]  # each in its own user's row
+    assert len(ax.collections[0].get_offsets()) == 4  # unscored candidates are left out
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "chance (50%)" in labels and "bootstrap reasoning winner" in labels
+    assert _legend_box(fig).y1 <= ax.get_window_extent().y0  # below the axes, off the points
+    assert _stamped(fig)
