@@ -134,7 +134,7 @@ def load_users(
                                max_bad_row_share=max_bad_row_share)
     note = set_aside_note(data)
     if note:
-        print(note)
+        _display_markdown(f"*{note.strip()}*")
     return sample_users(data.users, max_users, seed)
 
 
