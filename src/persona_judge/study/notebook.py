@@ -43,12 +43,16 @@ SMOKE_BANNER = (
 
 
 def _display_markdown(text: str) -> None:
+    """Markdown in a notebook; the plain text anywhere else (a script, a test, a terminal)."""
     try:
+        from IPython import get_ipython
         from IPython.display import Markdown, display
-
-        display(Markdown(text))
-    except ImportError:  # outside Jupyter: plain text is fine
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
         print(text)
+        return
+    display(Markdown(text))
 
 
 def check_mode(mode: str) -> str:
@@ -134,7 +138,7 @@ def load_users(
                                max_bad_row_share=max_bad_row_share)
     note = set_aside_note(data)
     if note:
-        _display_markdown(f"*{note.strip()}*")
+        _display_markdown(note.strip())
     return sample_users(data.users, max_users, seed)
 
 
