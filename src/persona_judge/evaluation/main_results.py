@@ -313,6 +313,26 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
     return MainResults(artifacts, records_frame(records), spend, theta_artifacts, notes)
 
 
+def fit_call_bound(users: Sequence[UserSplit], config: SynthesizeMeConfig) -> int:
+    """The most method requests one SynthesizeMe fit of these users can make (the design's
+    budget, see :mod:`persona_judge.method.synthesizeme`): per user, faithful: traces
+    ``n_train``, step-1 search ``n_val × (n + 2)``, persona 2 (one retry), step-3 traces
+    ``n_train``, step-3 search ``n_val × (m + 3)``; lite: ``n_train``, ``n_val × n``, 2,
+    ``n_val × m``. Parse resamples and HTTP retries come on top."""
+    n, m = config.n_candidates, config.m_candidates
+    total = 0
+    for user in users:
+        n_train, n_val = len(user.train), len(user.val)
+        if not n_train:
+            continue
+        if config.algorithm == "faithful":
+            total += n_train + n_val * (n + 2) + 2 + (n_train + n_val * (m + 3)
+                                                      if "demos" in config.components else 0)
+        else:
+            total += n_train + n_val * n + 2 + (n_val * m if "demos" in config.components else 0)
+    return total
+
+
 def estimate_main_results(params: Mapping[str, Any], options: Any = None) -> pd.DataFrame:
     """Chapter 05's estimator (``persona-judge estimate``): :func:`run_main_results` for these
     parameters through a dry-run client; the spend table by stage. Nothing is sent.
@@ -339,5 +359,14 @@ def estimate_main_results(params: Mapping[str, Any], options: Any = None) -> pd.
     finally:
         client.close()
     spend = result.spend.copy()
-    spend.attrs.update(users=len(users), test_pairs=sum(len(u.test) for u in users))
+    # the most calls each stage can make by design: a fit's budget, 2 per test pair a method
+    n_judgments = 2 * sum(len(u.test) for u in users)
+    config = method_config(params)
+    bounds = [fit_call_bound(users, config) if stage.startswith("fit ")
+              else 0 if stage.startswith("score ")
+              else n_judgments if stage.startswith("evaluate ") else None
+              for stage in spend["stage"]]
+    bounds[-1] = sum(b for b in bounds[:-1] if b is not None)
+    spend.insert(2, "calls at most", bounds)
+    spend.attrs.update(users=len(users), test_pairs=n_judgments // 2)
     return spend

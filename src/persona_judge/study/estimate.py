@@ -7,7 +7,8 @@ chapter's grid cells, the estimator receives exactly the parameters the notebook
 receive (:func:`persona_judge.study.config.notebook_parameters`: study settings <
 chapter parameters < grid cell < ``-p``) and returns the chapter's spend table: one row
 per stage (``stage``, ``calls``, ``cache_hits``, ``prompt_tokens``,
-``completion_tokens``, ``dollars``, ...) and a ``total`` row. It must run the chapter's
+``completion_tokens``, ``dollars``, optionally ``calls at most``: the design's upper
+bound) and a ``total`` row. It must run the chapter's
 own code through a dry-run client (``dry_run=True``: nothing is sent; answers already
 in the cache count as free hits; tokens ≈ characters / 4, completion = ``max_tokens``
 unless ``completion_tokens`` is given), so the estimate counts the calls the chapter
@@ -40,7 +41,8 @@ from persona_judge.study.config import (
 ESTIMATORS: dict[str, str] = {
     "05_main_results": "persona_judge.evaluation.main_results:estimate_main_results",
 }
-COUNTS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "dollars")
+COUNTS = ("calls", "calls at most", "cache_hits", "prompt_tokens", "completion_tokens",
+          "dollars")
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,9 @@ class CellEstimate:
 
     @property
     def total(self) -> pd.Series:
-        rows = self.spend[self.spend["stage"] == "total"]
-        return rows.iloc[0] if len(rows) else self.spend[list(COUNTS)].sum()
+        spend = self.spend.reindex(columns=["stage", *COUNTS])
+        rows = spend[spend["stage"] == "total"]
+        return rows.iloc[0] if len(rows) else spend[list(COUNTS)].sum(min_count=1)
 
 
 def estimator(chapter: str) -> Estimator | None:
@@ -113,27 +116,28 @@ def grid_table(estimates: Sequence[CellEstimate]) -> pd.DataFrame:
                      **{k: total[k] for k in COUNTS}})
     table = pd.DataFrame(rows, columns=["chapter", "cell", *COUNTS])
     whole = {"chapter": "whole study", "cell": f"{len(rows)} run(s)",
-             **{k: table[k].sum() for k in COUNTS}}
+             **{k: table[k].sum(min_count=1) for k in COUNTS}}
     return pd.concat([table, pd.DataFrame([whole])], ignore_index=True)
 
 
 def stage_table(estimates: Sequence[CellEstimate]) -> pd.DataFrame:
     """Per stage (a fit, or one method's judgments), summed over every chapter run."""
-    parts = [e.spend[e.spend["stage"] != "total"].assign(chapter=e.run.name)
-             for e in estimates]
+    parts = [e.spend.reindex(columns=["stage", *COUNTS])[e.spend["stage"] != "total"]
+             .assign(chapter=e.run.name) for e in estimates]
     if not parts:
         return pd.DataFrame(columns=["chapter", "stage", *COUNTS])
     frame = pd.concat(parts, ignore_index=True)
-    table = frame.groupby(["chapter", "stage"], sort=False)[list(COUNTS)].sum().reset_index()
-    return table
+    return frame.groupby(["chapter", "stage"], sort=False)[list(COUNTS)].sum(min_count=1) \
+        .reset_index()
 
 
 def format_table(table: pd.DataFrame) -> str:
     """A table as plain text with thousands separators and dollars, for the command line."""
     shown = table.copy()
-    for column in ("calls", "cache_hits", "prompt_tokens", "completion_tokens"):
+    for column in ("calls", "calls at most", "cache_hits", "attempts", "retries", "resamples",
+                   "failures", "prompt_tokens", "completion_tokens"):
         if column in shown:
-            shown[column] = shown[column].map(lambda v: f"{int(v):,}")
+            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{int(v):,}")
     if "dollars" in shown:
-        shown["dollars"] = shown["dollars"].map(lambda d: f"${d:,.2f}")
+        shown["dollars"] = shown["dollars"].map(lambda d: "–" if pd.isna(d) else f"${d:,.2f}")
     return shown.to_string(index=False)
