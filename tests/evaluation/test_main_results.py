@@ -103,6 +103,7 @@ def test_the_estimate_counts_a_real_smoke_runs_calls(monkeypatch: pytest.MonkeyP
               "algorithm": "faithful", "trace_context": "labelled",
               "persona_instruction": "persona_synthesis@v1",
               "survey_include": ["demographics", "stated_prefs", "self_description"],
+              "survey_revision": None,
               "compare_theta": False, "llm_settings": {"structured_output": "off"}}
     users = mr.results_users(params)
     with StandInServer(responder=smoke_responder) as server:
@@ -188,3 +189,45 @@ def test_an_interrupted_grid_resumes_without_repeating_a_call(stand_in: StandInS
     run_grid("cold.sqlite")
     assert finished | set(second) == set(_bodies(stand_in))
 
+
+
+def test_compare_theta_adds_one_fit_with_the_released_instruction(
+        stand_in: StandInServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from persona_judge.method import theta
+
+    program = {"synthesize.predict": {"demos": [], "signature": {
+        "instructions": "RELEASED-THETA: describe the user.", "fields": []}}}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps(program).encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    files = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PERSONA_JUDGE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv(theta.URL_ENV, f"http://127.0.0.1:{files.server_port}/llama70b.json")
+    try:
+        users = [_user("u1")]
+        client = _client(tmp_path)
+        results = mr.run_main_results(users, client, SMALL, baselines=(), compare_theta=True,
+                                      max_workers=1, progress=False)
+        client.close()
+    finally:
+        files.shutdown()
+        files.server_close()
+    stages = list(results.spend["stage"])
+    assert stages.count(f"fit {mr.FULL}") == 1 and f"fit {mr.RELEASED_THETA}" in stages
+    assert mr.RELEASED_THETA in set(results.judgments["method"])
+    released = results.theta_artifacts["u1"]
+    assert released.templates["persona_synthesis"].startswith("persona_synthesis_public@")
+    assert results.artifacts["u1"].templates["persona_synthesis"] == "persona_synthesis@v1"
+    assert any("RELEASED-THETA" in json.dumps(r.body) for r in stand_in.requests)
+    assert mr._other_theta("public") == ("persona_synthesis@v1", mr.OUR_THETA)

@@ -85,7 +85,8 @@ BASELINES = ("memory", "demographics", "random_demos", "recorded")
 #: The notebook parameters that define one cell's results (its folder key).
 RESULT_PARAMETERS = ("mode", "dataset", "model", "max_users", "smoke_max_users", "seed",
                      "n_candidates", "m_candidates", "algorithm", "trace_context",
-                     "persona_instruction", "survey_include", "compare_theta")
+                     "persona_instruction", "survey_include", "survey_revision",
+                     "compare_theta")
 RESULTS_KIND = "main_results"
 
 
@@ -208,6 +209,7 @@ def results_key(params: Mapping[str, Any], users: Sequence[UserSplit]) -> dict[s
         "baselines": {"templates": [JUDGE_MEMORY, *([JUDGE_DEMOGRAPHICS] if survey else [])],
                       "survey_include": list(check_include(params["survey_include"]))
                       if survey else None,
+                      "survey_revision": params["survey_revision"] if survey else None,
                       "recorded": list(RECORDED_JUDGES)},
         "compare_theta": bool(params["compare_theta"]),
     }
@@ -346,7 +348,7 @@ def estimate_main_results(params: Mapping[str, Any], options: Any = None) -> pd.
     completion_tokens = getattr(options, "completion_tokens", None)
     cache = getattr(options, "cache_path", None) or paths.cache_path(str(params["mode"]))
     users = results_users(params)
-    survey = load_prism_survey(str(params["mode"])) \
+    survey = load_prism_survey(str(params["mode"]), revision=params.get("survey_revision")) \
         if uses_survey(str(params["dataset"])) else None
     settings = {**dict(params.get("llm_settings") or {}), "progress": False,
                 "dry_run_completion_tokens": completion_tokens}
