@@ -144,3 +144,25 @@ def test_settings_missing_from_the_summary_are_named(saved) -> None:
         summary.gather_grid({"dataset": ["prism"], "model": [B8]},
                             {k: v for k, v in SHARED.items() if k != "survey_include"},
                             lambda d: saved[d])
+
+
+def test_nothing_ran_still_gives_the_papers_table_and_a_figure(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """A real run without an endpoint: every setting "not run", the paper's numbers shown."""
+    from persona_judge.evaluation.figures import plot_grid
+
+    monkeypatch.setenv("PERSONA_JUDGE_DATA", str(tmp_path))
+    grid = {"dataset": ["chatbot_arena", "prism"], "model": [B8, B70]}
+    long = summary.gather_grid(grid, SHARED, _users, n_resamples=50)
+    assert (long["status"] == "not run").all()
+    table = summary.with_paper(long)
+    assert set(table["status"]) == {"not run"}
+    assert set(table["method"]) == {DEFAULT, MEMORY, "GPO", FULL, "SynthesizeMe (persona only)",
+                                    "Bradley–Terry reward model (fine-tuned)",
+                                    "Fine-tuned RM + personas"}
+    main = summary.headline(table)
+    assert len(main) == 7 and main["paper"].notna().all()
+    layout = summary.paper_layout(table, "chatbot_arena", lambda r: r["status"])
+    assert list(layout.columns) == ["method", "Llama-3.3-70B"]
+    fig = plot_grid(table, smoke=True)
+    assert len(fig.axes) == 1  # only the dataset with something to show: the paper's numbers
