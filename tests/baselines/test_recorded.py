@@ -21,11 +21,13 @@ from persona_judge.evaluation.report import pooled_accuracy
 
 @pytest.mark.parametrize(("value", "slot", "failure"), [
     ("First", 1, ""), ("second", 2, ""), (" 'First.' ", 1, ""), ("A", 1, ""), ("b", 2, ""),
-    ("Response A", 1, ""), ("option b", 2, ""), ("completion_two", 2, ""),
+    ("Response A", 1, ""), ("option b", 2, ""), ("completion_two", 2, ""), ("[[B]]", 2, ""),
+    ("Response 1", 1, ""), ("Output 2", 2, ""), ("the second", 2, ""), ("(A)", 1, ""),
     (1, 1, ""), (2, 2, ""), (-1, 2, ""), (1.0, 1, ""), ("-1", 2, ""), ("2", 2, ""),
     (0, None, "tie"), ("Tie", None, "tie"), ("neither", None, "tie"),
     (None, None, "missing"), (float("nan"), None, "missing"), ("  ", None, "missing"),
     ("maybe the first", None, "unparseable: 'maybe the first'"), (3, None, "unparseable: 3"),
+    ("AB", None, "unparseable: 'AB'"), ("Response C", None, "unparseable: 'Response C'"),
     (True, None, "unparseable: True"), (0.5, None, "unparseable: 0.5"),
 ])
 def test_every_accepted_value_form_and_nothing_else(value, slot, failure) -> None:

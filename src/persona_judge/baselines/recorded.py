@@ -21,9 +21,11 @@ results chapter would show the inversion as accuracy far below 50%).
 defensive and every rule is here):
 
 * ``"First"`` / ``"Second"`` (the paper's code's answers), ``"A"`` / ``"B"``,
-  ``"Response A"`` / ``"Response B"``, ``"Option A"`` / ``"Option B"``,
-  ``"completion_one"`` / ``"completion_two"``, ``"one"`` / ``"two"``: case, spaces,
-  quotes and a final full stop ignored;
+  ``"one"`` / ``"two"``, ``"1"`` / ``"2"``, each also after ``Response``, ``Option``,
+  ``Reply``, ``Completion``, ``Output``, ``Assistant`` or ``Model`` (``"Response A"``,
+  ``"completion_one"``, ``"Output 2"``), and ``"first response"``, ``"the second"``,
+  ``"1st"`` / ``"2nd"``: case, spaces, quotes, brackets (``"[[A]]"``) and a final full stop
+  ignored;
 * numbers (or numeric strings): ``1`` first, ``2`` or ``-1`` second (the public code's
   ``predict_pairwise`` returns 1 / -1), ``0`` a tie;
 * ``"tie"``, ``"equal"``, ``"both"``, ``"neither"``: a tie;
@@ -57,10 +59,13 @@ SAME_AS_DEFAULT = "meta-llama/Llama-3.3-70B-Instruct"
 PREFIX = "recorded: "
 
 Slot = Literal[1, 2]
-_FIRST = {"first", "a", "response a", "option a", "reply a", "completion_one", "completion one",
-          "one"}
-_SECOND = {"second", "b", "response b", "option b", "reply b", "completion_two",
-           "completion two", "two"}
+_SLOT_WORDS = {1: ("first", "a", "one", "1"), 2: ("second", "b", "two", "2")}
+_PREFIXES = ("", "response ", "option ", "reply ", "completion ", "completion_", "output ",
+             "assistant ", "model ")
+_FIRST = {p + w for p in _PREFIXES for w in _SLOT_WORDS[1]} | {"first response", "the first",
+                                                               "1st"}
+_SECOND = {p + w for p in _PREFIXES for w in _SLOT_WORDS[2]} | {"second response", "the second",
+                                                                "2nd"}
 _TIE = {"tie", "equal", "both", "neither"}
 
 
@@ -101,7 +106,7 @@ def read_verdict(value: Any) -> tuple[Slot | None, str]:
         return None, f"unparseable: {value!r}"
     if isinstance(value, bool) or not isinstance(value, str):
         return None, f"unparseable: {value!r}"
-    text = value.strip().strip("\"'`").strip().rstrip(".").strip().lower()
+    text = value.strip().strip("\"'`[]()").strip().rstrip(".").strip().lower()
     text = " ".join(text.split())
     if text in _FIRST:
         return 1, ""
