@@ -82,3 +82,14 @@ def test_memory_judges_every_test_pair_in_both_orders(client, server) -> None:
     assert {r.carries for r in records} == {"6 earlier choices"}
     # the smoke stand-in reads the remembered choices (the short reply was chosen each time)
     assert all(r.correct for r in records)
+
+
+def test_a_study_can_hand_the_memory_any_subset() -> None:
+    from persona_judge.baselines.memory import memory_request
+
+    user = marked_user("u1")
+    request = memory_request(user.test[0], "chosen_first", user.train[:2])
+    history = _history_block(request)
+    assert history.count("### Earlier choice") == 2
+    assert "u1-train-0" in history and "u1-train-1" in history and "u1-train-2" not in history
+    assert memory_request(user.test[0], "chosen_first", ()).template == "judge_default@v1"

@@ -52,3 +52,36 @@ def test_a_chapter_without_an_estimator_is_named(capsys: pytest.CaptureFixture[s
     assert "no chapter to estimate" in err and "05_main_results" in err
     assert estimate.estimator("01_benchmark") is None
     assert estimate.estimator("05_main_results") is not None
+
+
+def client_style_estimator(params, client):
+    """An estimator of the second form: it is handed a dry-run client."""
+    from persona_judge.llm import ChatRequest
+
+    assert client.dry_run and client.model == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    client.chat(ChatRequest(({"role": "user", "content": "x" * 400},), "probe@v1",
+                            max_tokens=10))
+    import pandas as pd
+
+    stats = client.stats
+    return pd.DataFrame([{"stage": "probe", "calls": stats.calls, "cache_hits": 0,
+                          "prompt_tokens": stats.prompt_tokens, "completion_tokens": 10,
+                          "dollars": stats.dollars},
+                         {"stage": "total", "calls": stats.calls, "cache_hits": 0,
+                          "prompt_tokens": stats.prompt_tokens, "completion_tokens": 10,
+                          "dollars": stats.dollars}])
+
+
+def test_an_estimator_that_takes_a_client_gets_a_dry_run_one(monkeypatch, tmp_path) -> None:
+    monkeypatch.setitem(estimate.ESTIMATORS, "01_benchmark",
+                        "test_estimate_command:client_style_estimator")
+    overrides = {"mode": "smoke", "model": "meta-llama/Llama-3.3-70B-Instruct-Turbo"}
+    estimates = estimate.estimate_study(load_config(overrides=overrides), overrides,
+                                        only=["01_benchmark"],
+                                        options=estimate.EstimateOptions(
+                                            cache_path=tmp_path / "c.sqlite"))
+    assert len(estimates) == 1
+    total = estimates[0].total
+    assert total["calls"] == 1 and total["prompt_tokens"] == 100 + 4 and total["dollars"] > 0
+    assert total.isna()["calls at most"]  # this estimator gives no bound: shown as "–"
+    assert "–" in estimate.format_table(estimate.grid_table(estimates))

@@ -16,10 +16,13 @@ The user's **test** pairs are never part of the memory: the state holds only tra
 validation pairs, and :meth:`MemoryMethod.judge_request` refuses to judge a pair that is
 in the memory (that would be a leak, a bug in the caller). A user with no train or
 validation pair gets the default judge's prompt, flagged in the judgment records.
+:func:`memory_request` builds the request from any list of remembered pairs (a study of
+accuracy against the number of preferences hands it the first k).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +69,27 @@ def render_history(history: tuple[Preference, ...], template_id: str = JUDGE_MEM
         for i, p in enumerate(history, start=1))
 
 
+def memory_request(preference: Preference, order: Order, seen: Sequence[Preference], *,
+                   template: str = JUDGE_MEMORY, default_template: str = JUDGE_DEFAULT,
+                   step: str = "test") -> ChatRequest:
+    """The Memory judge's request for ``preference`` shown in ``order``, remembering ``seen``
+    (the user's train + validation pairs, or any subset a study hands it, e.g. the first k);
+    with nothing seen, the default judge's request."""
+    if not seen:
+        return judge_request(preference, order, step=step, default_template=default_template)
+    prompt = load_template(template)
+    a, b = pair_slots(preference, order)
+    values = {"history": render_history(tuple(seen), template),
+              "conversation": render_conversation(preference.context),
+              "response_a": a, "response_b": b}
+    messages = ({"role": "system", "content": prompt.render("system")},
+                {"role": "user", "content": prompt.render("user", **values)})
+    return ChatRequest(messages=messages, template=prompt.id, temperature=0.0,
+                       max_tokens=JUDGE_MAX_TOKENS,
+                       labels={"user": preference.user_id, "pair": preference.pair_id,
+                               "step": f"{step} ({order})"})
+
+
 class MemoryMethod:
     """The Memory baseline behind the ``PreferenceMethod`` interface (see the module doc)."""
 
@@ -88,20 +112,8 @@ class MemoryMethod:
             raise MemoryLeakError(
                 f"pair {preference.pair_id!r} of user {state.user_id!r} is in the Memory "
                 "judge's own history; judge only pairs the method was not fitted on")
-        if not state.history:
-            return judge_request(preference, order, step="test",
-                                 default_template=self.default_template)
-        template = load_template(self.template)
-        a, b = pair_slots(preference, order)
-        values = {"history": render_history(state.history, self.template),
-                  "conversation": render_conversation(preference.context),
-                  "response_a": a, "response_b": b}
-        messages = ({"role": "system", "content": template.render("system")},
-                    {"role": "user", "content": template.render("user", **values)})
-        return ChatRequest(messages=messages, template=template.id, temperature=0.0,
-                           max_tokens=JUDGE_MAX_TOKENS,
-                           labels={"user": preference.user_id, "pair": preference.pair_id,
-                                   "step": f"test ({order})"})
+        return memory_request(preference, order, state.history, template=self.template,
+                              default_template=self.default_template)
 
     def prompt_content(self, state: MemoryState) -> tuple[str, str]:
         if not state.history:

@@ -14,13 +14,18 @@ in the cache count as free hits; tokens ≈ characters / 4, completion = ``max_t
 unless ``completion_tokens`` is given), so the estimate counts the calls the chapter
 makes.
 
-Adding a chapter's estimator is one line in :data:`ESTIMATORS` and a function
-``(params: Mapping[str, Any], options: EstimateOptions) -> pandas.DataFrame``.
+Adding a chapter's estimator is one line in :data:`ESTIMATORS` and a function of one of
+two forms: ``(params, options: EstimateOptions) -> DataFrame`` (it opens its own dry-run
+client, as chapter 05's does), or ``(params, client) -> DataFrame`` (a second parameter
+named ``client``): then a dry-run client for the chapter's ``model`` with its
+``llm_settings``, the options' cache and completion length is opened for it and closed
+after.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +107,29 @@ def estimate_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | Non
         params = notebook_parameters(run, config, overrides)
         estimate = estimator(run.name)
         assert estimate is not None
-        out.append(CellEstimate(run, params, estimate(params, options)))
+        model = params.get("model") or {**config, **run.chapter.parameters, **run.cell,
+                                          **overrides}.get("model")
+        out.append(CellEstimate(run, params, _call(estimate, params, options, str(model))))
     return out
+
+
+def _call(estimate: Callable[..., pd.DataFrame], params: Mapping[str, Any],
+          options: EstimateOptions, model: str) -> pd.DataFrame:
+    """Run one estimator, opening a dry-run client for it if it takes one."""
+    names = list(inspect.signature(estimate).parameters)
+    if len(names) < 2 or names[1] != "client":
+        return estimate(params, options)
+    from persona_judge import paths
+    from persona_judge.llm import client_from_env
+
+    cache = options.cache_path or paths.cache_path(str(params.get("mode", "real")))
+    settings = {**dict(params.get("llm_settings") or {}), "progress": False,
+                "dry_run_completion_tokens": options.completion_tokens}
+    client = client_from_env(model, cache_path=cache, dry_run=True, **settings)
+    try:
+        return estimate(params, client)
+    finally:
+        client.close()
 
 
 def grid_table(estimates: Sequence[CellEstimate]) -> pd.DataFrame:
