@@ -12,9 +12,10 @@ function and appending it. The study's own subcommands (``run``, ``book``,
   fit did), ``persona.txt``, ``judge_prompt.txt`` (the personalized judge prompt) and
   ``generation_prompt.txt`` (a system prompt steering a chat model toward them), plus
   ``--out/users.json``, the map from each user id to its folder and status.
-* ``persona-judge estimate [CONFIG]`` dry-runs the main-results pipeline for a
-  study configuration (default ``study.yaml``) through the client's dry run, and
-  prints the calls, tokens and dollars a real run would spend. Nothing is sent.
+* ``persona-judge estimate [CONFIG]`` dry-runs every chapter of a study configuration
+  (default ``study.yaml``) that has an estimator, in every cell of its grid
+  (:mod:`persona_judge.study.estimate`), and prints the calls, tokens and dollars a real
+  run would spend per stage, per cell and for the whole study. Nothing is sent.
 
 How ``fit`` fails safely. Everything cheap is checked before the first LLM call:
 the preferences file, the output folder, the cache file, the persona instruction,
@@ -426,39 +427,39 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
 # -- estimate ----------------------------------------------------------------------------
 def _estimate(args: argparse.Namespace) -> int:
     from persona_judge import paths
-    from persona_judge.evaluation.main_results import run_main_results
-    from persona_judge.llm import client_from_env
-    from persona_judge.method.synthesizeme import SynthesizeMeConfig
-    from persona_judge.study.notebook import load_users
+    from persona_judge.study.estimate import (
+        EstimateOptions,
+        estimate_study,
+        format_table,
+        grid_table,
+        stage_table,
+    )
     from persona_judge.study.runner import load_config, parse_override
 
     overrides = dict(parse_override(p) for p in args.param)
     config = load_config(args.config, overrides)
     _check_study_settings(config)
-    users = load_users(config["dataset"], config["mode"], config.get("max_users"),
-                       int(config.get("seed", 0)))
-    method_config = SynthesizeMeConfig(n_candidates=int(config.get("n_candidates", 10)),
-                                       m_candidates=int(config.get("m_candidates", 10)),
-                                       seed=int(config.get("seed", 0)))
-    cache = paths.cache_path(config["mode"])
-    client = client_from_env(config["model"], cache_path=cache, dry_run=True, progress=False,
-                             dry_run_completion_tokens=args.completion_tokens)
-    try:
-        result = run_main_results(users, client, method_config, progress=False)
-    finally:
-        client.close()
-    n_test = sum(len(u.test) for u in users)
-    print(f"Estimate for {config['mode']} run: {config['dataset']}, {len(users)} users "
-          f"({n_test} test pairs), model {config['model']}, n={method_config.n_candidates}, "
-          f"m={method_config.m_candidates}, seed {method_config.seed}.")
-    table = result.spend.copy()
-    table["dollars"] = table["dollars"].map(lambda d: f"${d:,.2f}")
-    print(table.to_string(index=False))
+    options = EstimateOptions(completion_tokens=args.completion_tokens)
+    estimates = estimate_study(config, overrides, only=args.only or None, options=options)
+    print(f"Estimate for a {config['mode']} run of {len(estimates)} chapter run(s) "
+          f"(every grid cell of study.yaml; -p narrows it). Nothing is sent.")
+    for e in estimates:
+        users, pairs = e.spend.attrs.get("users"), e.spend.attrs.get("test_pairs")
+        size = f": {users} users, {pairs} test pairs" if users is not None else ""
+        print(f"\n== {e.label}{size}")
+        print(format_table(e.spend))
+    if len(estimates) > 1:
+        print("\n== per stage, summed over the runs above")
+        print(format_table(stage_table(estimates)))
+    print("\n== per run, and the whole study")
+    print(format_table(grid_table(estimates)))
     tokens = ("completion tokens assume the full max_tokens of every request (an upper bound)"
               if args.completion_tokens is None
               else f"completion tokens assume {args.completion_tokens} per call")
-    print(f"Dry run: nothing was sent. Answers already in {cache} count as cache hits (free); "
-          f"{tokens}. {client.summary()}")
+    print(f"\nDry run: nothing was sent. Answers already in {paths.cache_path(config['mode'])} "
+          f"count as cache hits (free); {tokens}; fits are shared by the methods that reuse "
+          "them (one fit per user per setting). Dollars from prices.yaml (unverified list "
+          "prices; a model it does not list costs $0.00 here).")
     return 0
 
 
@@ -489,6 +490,8 @@ def add_estimate_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--completion-tokens", type=_positive_int, default=None,
                    help="assumed completion tokens per call (default: each request's "
                         "max_tokens, an upper bound)")
+    p.add_argument("--only", action="append", metavar="NOTEBOOK",
+                   help="estimate just this chapter, e.g. --only 05_main_results (repeatable)")
     p.set_defaults(handler=_estimate)
 
 

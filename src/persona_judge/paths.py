@@ -56,20 +56,24 @@ def _slug(value: object) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "-" for c in text).strip("-")[:40] or "x"
 
 
-def run_dir(kind: str, settings: Mapping[str, Any], *, root: Path | None = None) -> Path:
+def run_dir(kind: str, settings: Mapping[str, Any], *, root: Path | None = None,
+            create: bool = True) -> Path:
     """The results folder of one run, keyed by everything that defines the run.
 
     ``settings`` is every value that defines the run (mode, dataset, model, the users,
     seed, method settings, data revision when known); any change gives another folder,
     so saved results never mix runs. The name is a readable prefix (``kind`` and the
     mode, dataset and model when given) plus a short hash of the settings, and the
-    folder holds ``settings.json`` with the settings in full. Created if missing.
+    folder holds ``settings.json`` with the settings in full. Created if missing, unless
+    ``create=False`` (to look for a run's results without leaving an empty folder behind).
     """
     canonical = json.dumps(settings, sort_keys=True, default=str, ensure_ascii=False)
     digest = hashlib.sha256(f"{kind}\n{canonical}".encode()).hexdigest()[:10]
     prefix = "-".join([_slug(kind)] + [_slug(settings[k]) for k in ("mode", "dataset", "model")
                                        if settings.get(k) is not None])
     folder = (root or runs_dir()) / f"{prefix}-{digest}"
+    if not create:
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "settings.json").write_text(
         json.dumps({"kind": kind, **json.loads(canonical)}, indent=2, sort_keys=True,

@@ -107,7 +107,11 @@ def test_a_bug_in_a_fit_keeps_its_own_type_and_traceback(setup, monkeypatch) -> 
 
 
 def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:
-    from persona_judge.evaluation.main_results import MainResults, run_main_results
+    from persona_judge.evaluation.main_results import (
+        RECORDED,
+        MainResults,
+        run_main_results,
+    )
     from persona_judge.evaluation.report import beside_paper, pooled_accuracy
     from persona_judge.method.smoke import smoke_responder
 
@@ -123,18 +127,24 @@ def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:
     with StandInServer(responder=smoke_responder) as server:
         client = client_from_env("m", cache_path=tmp_path / "c.sqlite", base_url=server.url,
                                  progress=False, preflight=False)
+        # this user has no recorded judges' columns: they score "missing" (wrong), not dropped
         results = run_main_results([user], client, progress=False)
         client.close()
     frame = results.judgments
-    assert sorted(frame["method"].unique()) == ["SynthesizeMe (demos only)",
-                                                "SynthesizeMe (persona + demos)",
-                                                "SynthesizeMe (persona only)", "default judge"]
+    assert sorted(frame["method"].unique()) == sorted([
+        "Memory", "Random demos + persona", "SynthesizeMe (demos only)",
+        "SynthesizeMe (persona + demos)", "SynthesizeMe (persona only)", "default judge",
+        *RECORDED])
     assert (frame.groupby("method").size() == 6).all()  # 3 test pairs x 2 orders each
+    assert not frame[frame["method"].isin(RECORDED)]["correct"].any()
     spend = results.spend.set_index("stage")
-    # the ablations reuse the fit: each costs only its 6 test judgments
-    for ablation in ("SynthesizeMe (persona only)", "SynthesizeMe (demos only)"):
+    # the ablations and random demos reuse the fit: each costs only its 6 test judgments
+    for ablation in ("SynthesizeMe (persona only)", "SynthesizeMe (demos only)",
+                     "Random demos + persona"):
         stage = f"evaluate {ablation}"
         assert spend.loc[stage, "calls"] + spend.loc[stage, "cache_hits"] == 6
+    assert spend.loc["score recorded judges (no calls)", ["calls", "cache_hits",
+                                                          "prompt_tokens"]].sum() == 0
     assert spend.loc["total", "calls"] == server.requests_seen
     assert spend.loc["total", "attempts"] >= spend.loc["total", "calls"]
     art = results.artifacts["u1"]
@@ -150,12 +160,14 @@ def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:
     pd_cols = ["method", "pair_id", "order", "correct", "carries", "flag"]
     assert loaded.judgments[pd_cols].equals(frame[pd_cols])
     assert loaded.judgments["choice"].tolist() == frame["choice"].tolist()
+    assert loaded.notes == results.notes
     table = beside_paper(pooled_accuracy(frame, n_resamples=100), "chatbot_arena",
-                         "meta-llama/Llama-3.3-70B-Instruct-Turbo")
-    assert table.set_index("method").loc["default judge",
-                                         "paper (Chatbot Arena, Llama 3.3 70B)"] == 56.69
+                         "meta-llama/Llama-3.3-70B-Instruct-Turbo").set_index("method")
+    assert table.loc["default judge", "paper"] == 56.69
+    assert table.loc["default judge", "delta"] == pytest.approx(
+        table.loc["default judge", "accuracy"] - 56.69)
     other = beside_paper(pooled_accuracy(frame, n_resamples=100), "prism", "x")
-    assert other["paper (Chatbot Arena, Llama 3.3 70B)"].isna().all()
+    assert other["paper"].isna().all() and other["paper inside CI"].isna().all()
 
 
 def test_ablation_without_a_component_is_flagged_in_judgments(setup) -> None:

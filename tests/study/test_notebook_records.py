@@ -10,15 +10,26 @@ def _code(nb):
             if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
 
 
+def _record_names(chapter) -> list[str]:
+    """A chapter's record, or one per grid cell (``<chapter>--<cell>.ipynb``, as `record` names
+    the pages under ``book/executed/<chapter>/``)."""
+    from persona_judge.study.config import cell_slug, expand
+
+    if not chapter.grid:
+        return [f"{chapter.name}.ipynb"]
+    return [f"{chapter.name}--{cell_slug(run.cell)}.ipynb" for run in expand(chapter)]
+
+
 def test_every_chapter_has_a_smoke_record_with_the_same_code():
     config = runner.load_config()
     for chapter in runner.chapters(config):
-        record = runner.records_dir() / f"{chapter.name}.ipynb"
-        assert record.is_file(), f"no record for {chapter.name}: run `make record`"
-        recorded = nbformat.read(record, as_version=4)
-        assert _code(recorded) == _code(nbformat.read(chapter.source, as_version=4)), \
-            f"{record.name} is older than notebooks/{chapter.name}.ipynb: run `make record`"
-        injected = [c for c in recorded.cells
-                    if "injected-parameters" in c.metadata.get("tags", [])]
-        assert injected and 'mode = "smoke"' in injected[0].source, \
-            f"{record.name} must be a smoke run (nbval re-executes it without an endpoint)"
+        for name in _record_names(chapter):
+            record = runner.records_dir() / name
+            assert record.is_file(), f"no record {name} for {chapter.name}: run `make record`"
+            recorded = nbformat.read(record, as_version=4)
+            assert _code(recorded) == _code(nbformat.read(chapter.source, as_version=4)), \
+                f"{record.name} is older than notebooks/{chapter.name}.ipynb: run `make record`"
+            injected = [c for c in recorded.cells
+                        if "injected-parameters" in c.metadata.get("tags", [])]
+            assert injected and 'mode = "smoke"' in injected[0].source, \
+                f"{record.name} must be a smoke run (nbval re-executes it without an endpoint)"

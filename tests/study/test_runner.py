@@ -180,6 +180,9 @@ def test_a_grid_chapter_runs_once_per_cell_into_its_own_pages(grid_project):
                      "cells/chatbot_arena--big-70b.ipynb".replace("_", "-"),
                      "cells/chatbot-arena--small-8b.ipynb"]
     assert _outputs(written[3]).strip() == "chatbot_arena org/Small-8B 3"
+    # each cell's page is titled with its values, so the table of contents tells them apart
+    title = nbformat.read(written[3], as_version=4).cells[0].source.splitlines()[0]
+    assert title == "# A chapter: chatbot_arena, Small-8B"
 
 
 def test_an_optional_chapter_with_an_expected_problem_becomes_a_page_and_the_run_goes_on(

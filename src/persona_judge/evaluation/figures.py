@@ -8,8 +8,10 @@ seaborn; ``smoke=True`` stamps the figure "SMOKE RUN — not a result".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -99,5 +101,106 @@ def plot_candidate_scores(candidates: pd.DataFrame, *, title: str = "",
                ncol=min(3, 2 * len(searches) + 1), frameon=False)
     if title:
         ax.set_title(title)
+    _stamp(fig, smoke)
+    return fig
+
+
+CHANCE_LABEL = "chance (50%)"
+
+
+def _figure_height(n_rows: int) -> float:
+    return 1.4 + 0.32 * max(1, n_rows)
+
+
+def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = None,
+                         paper: Mapping[str, float] | None = None, *, title: str = "",
+                         smoke: bool = False) -> plt.Figure:
+    """One setting: each method's pooled accuracy with its 95% CI (dot and bar), each user's
+    accuracy (faint dots behind), and the paper's number where it has one (diamond).
+
+    Sized for the book's text column (7 in); the legend sits below the axes, off the data.
+    """
+    methods = list(pooled["method"])
+    fig, ax = plt.subplots(figsize=(7, _figure_height(len(methods))))
+    y = {m: i for i, m in enumerate(methods)}
+    if per_user is not None and len(per_user):
+        shown = per_user[per_user["method"].isin(y)]
+        offsets = (shown.groupby("method").cumcount() % 5 - 2) * 0.06
+        rows = np.array([y[m] for m in shown["method"]], dtype=float)
+        ax.scatter(shown["accuracy"], rows + offsets.to_numpy(dtype=float), s=12, color="0.6",
+                   alpha=0.5, label="one user", zorder=1)
+    low = pooled["accuracy"] - pooled["ci_low"]
+    high = pooled["ci_high"] - pooled["accuracy"]
+    ax.errorbar(pooled["accuracy"], [y[m] for m in methods],
+                xerr=[low.fillna(0), high.fillna(0)], fmt="o", color="tab:blue", capsize=3,
+                label="this run (95% CI)", zorder=3)
+    known = [(y[m], paper[m]) for m in methods if paper and m in paper]
+    if known:
+        ax.scatter([v for _, v in known], [i for i, _ in known], marker="D", s=40,
+                   color="tab:orange", label="paper", zorder=4)
+    ax.axvline(50, color="0.3", ls="--", lw=1, label=CHANCE_LABEL)
+    ax.set_yticks(range(len(methods)), methods)
+    ax.set_ylim(len(methods) - 0.5, -0.5)
+    ax.set_xlim(-2, 102)
+    ax.set_xlabel("accuracy (% of judgments, both orders)")
+    if title:
+        ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
+    _stamp(fig, smoke)
+    return fig
+
+
+def plot_grid(table: pd.DataFrame, *, smoke: bool = False) -> plt.Figure:
+    """Every setting at once: one panel per dataset, methods down the side, one colour per
+    judge with its 95% CI, the paper's numbers as diamonds in the judge's colour.
+
+    ``table`` is :func:`persona_judge.evaluation.grid.with_paper`'s output (methods that
+    did not run appear without a dot; the paper's number still shows).
+    """
+    from persona_judge.evaluation.main_results import method_rank
+
+    datasets = list(dict.fromkeys(table["dataset"]))
+    methods = sorted(dict.fromkeys(table["method"]), key=method_rank)
+    judges = list(dict.fromkeys(table["judge"]))
+    colours = dict(zip(judges, sns.color_palette("colorblind", len(judges)), strict=False))
+    names = {"chatbot_arena": "Chatbot Arena", "prism": "PRISM"}
+    fig, axes = plt.subplots(1, len(datasets), figsize=(7, _figure_height(len(methods)) + 0.4),
+                             sharey=True, squeeze=False)
+    y = {m: i for i, m in enumerate(methods)}
+    step = 0.22
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        part = table[table["dataset"] == dataset]
+        for k, judge in enumerate(judges):
+            rows = part[part["judge"] == judge]
+            dy = (k - (len(judges) - 1) / 2) * step
+            ran = rows[rows["accuracy"].notna()]
+            ax.errorbar(ran["accuracy"], np.array([y[m] for m in ran["method"]], dtype=float) + dy,
+                        xerr=[(ran["accuracy"] - ran["ci_low"]).fillna(0),
+                              (ran["ci_high"] - ran["accuracy"]).fillna(0)],
+                        fmt="o", ms=4, capsize=2, color=colours[judge], label=judge)
+            pub = rows[rows["paper"].notna()]
+            if pub.empty:
+                continue
+            ax.scatter(pub["paper"], np.array([y[m] for m in pub["method"]], dtype=float) + dy,
+                       marker="D", s=28,
+                       facecolor="white", edgecolor=colours[judge], linewidth=1.5, zorder=4,
+                       label=f"paper, {judge}")
+        ax.axvline(50, color="0.3", ls="--", lw=1, label=CHANCE_LABEL)
+        ax.set_xlim(-2, 102)
+        ax.set_title(names.get(dataset, dataset))
+        ax.set_xlabel("accuracy (%)")
+    axes[0][0].set_yticks(range(len(methods)), methods)
+    axes[0][0].set_ylim(len(methods) - 0.5, -0.5)
+    seen: dict[str, Any] = {}
+    for ax in axes[0]:
+        handles, labels = ax.get_legend_handles_labels()
+        for label, handle in zip(labels, handles, strict=True):
+            seen.setdefault(label, handle)
+    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=3, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    rows = -(-len(seen) // 3)
+    fig.tight_layout(rect=(0, (0.15 + 0.25 * rows) / fig.get_figheight(), 1, 1))
     _stamp(fig, smoke)
     return fig

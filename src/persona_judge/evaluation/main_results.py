@@ -1,43 +1,71 @@
-"""The main comparison, as one function: fit SynthesizeMe, judge the test pairs, beside baselines.
+"""The main comparison, as one function: every method on exactly the same judgments.
 
-:func:`run_main_results` is what chapter 05 runs and what ``persona-judge
-estimate`` dry-runs, so the estimate counts exactly the calls the chapter makes:
+:func:`run_main_results` is what chapter 05 runs for one setting (dataset × judge) and
+what ``persona-judge estimate`` dry-runs, so the estimate counts exactly the calls the
+chapter makes. In this order (methods whose requests do not depend on any answer come
+first, so their call counts are the same in a dry run and a real run):
 
-1. fit SynthesizeMe (persona + demos) on every user (train + val);
-2. evaluate it on every test pair in both orders;
-3. evaluate the "just personas" ablation: the **same** fitted persona without
-   the demos (``artifact.with_components(("persona",))``; no refit, no calls
-   beyond its test judgments); a user with no usable persona is then judged by
-   the default judge, and every such judgment is flagged (``flag`` column);
-4. evaluate the "just demos" ablation: the same fitted demos without the
-   persona (``with_components(("demos",))``), flagged likewise for a user whose
-   final prompt has no demos;
-5. evaluate the default judge (no user information) on the same judgments.
+1. the **default judge** (no user information);
+2. **Memory** (the user's train + validation choices, :mod:`persona_judge.baselines.memory`);
+3. **Demographics**, when a PRISM survey is given (:mod:`persona_judge.baselines.demographics`);
+4. the five **recorded judges**: their published verdicts scored with our protocol, no call;
+5. **fit SynthesizeMe** once per user (train + val), then judge with the full method,
+   "just personas" and "just demos" (views of the same fit: ``with_components``), and
+   **random demos** (the fitted persona with as many random labelled examples as the
+   searched demo set);
+6. with ``compare_theta``: a second fit with the other persona instruction Θ (the one
+   released with the paper's code, fetched at run time, if the first used ours) and its
+   full method: the only extra fit of the chapter.
 
-Each stage's calls, cache hits, retries, resamples, failures, tokens and dollars
-are read off the client's ``RunStats`` before and after, so a notebook can show
-what the run spent (endpoint calls, not just method requests).
+Every method judges every test pair of every user in both orders through the one client
+(one cache, one set of rate limits); each stage's calls, cache hits, retries, resamples,
+failures, tokens and dollars are read off the client's ``RunStats`` before and after.
 
-:meth:`MainResults.save` empties the folder it writes into first, so a rerun with
-fewer users never shows stale ones; give it ``paths.run_dir("main_results",
-settings)`` so that different runs never share a folder.
+:func:`results_key` is the settings dictionary a run's folder is keyed by
+(``paths.run_dir("main_results", key)``); the summary chapter computes the same key for
+each grid cell to find its saved results (:func:`find_results`), so a cell run with other
+settings is never mistaken for this one. :meth:`MainResults.save` empties the folder it
+writes into first, so a rerun with fewer users never shows stale ones.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from persona_judge import paths
+from persona_judge.baselines.demographics import (
+    DEFAULT_INCLUDE,
+    JUDGE_DEMOGRAPHICS,
+    DemographicsMethod,
+    check_include,
+    survey_coverage,
+)
+from persona_judge.baselines.demographics import NAME as DEMOGRAPHICS
+from persona_judge.baselines.memory import JUDGE_MEMORY, MemoryMethod
+from persona_judge.baselines.memory import NAME as MEMORY
+from persona_judge.baselines.random_demos import NAME as RANDOM_DEMOS
+from persona_judge.baselines.random_demos import RandomDemosMethod
+from persona_judge.baselines.recorded import (
+    RECORDED_JUDGES,
+    method_name,
+    recorded_judgments,
+)
+from persona_judge.data.raw_prism import SurveyProfile
 from persona_judge.data.records import UserSplit
+from persona_judge.errors import SettingsError
 from persona_judge.evaluation.predict import evaluate, fit_users, records_frame
 from persona_judge.method.artifact import SynthesizeMeArtifact
 from persona_judge.method.judge import DefaultJudgeMethod
 from persona_judge.method.synthesizeme import SynthesizeMe, SynthesizeMeConfig
+from persona_judge.method.templates import PERSONA_SYNTHESIS
+from persona_judge.method.theta import PUBLIC_THETA
 
 _COUNTERS = ("calls", "cache_hits", "attempts", "retries", "resamples", "failures",
              "prompt_tokens", "completion_tokens", "dollars")
@@ -45,42 +73,78 @@ FULL = "SynthesizeMe (persona + demos)"
 JUST_PERSONAS = "SynthesizeMe (persona only)"
 JUST_DEMOS = "SynthesizeMe (demos only)"
 DEFAULT = "default judge"
+RELEASED_THETA = "SynthesizeMe, released Θ (persona + demos)"
+OUR_THETA = "SynthesizeMe, our Θ (persona + demos)"
+RECORDED = tuple(method_name(j) for j in RECORDED_JUDGES)
+#: The order methods are listed in every table: baselines, ablations, the method, others.
+METHOD_ORDER = (DEFAULT, MEMORY, DEMOGRAPHICS, "GPO", JUST_PERSONAS, JUST_DEMOS, RANDOM_DEMOS,
+                FULL, RELEASED_THETA, OUR_THETA, "Bradley–Terry reward model (fine-tuned)",
+                "Fine-tuned RM + personas", *RECORDED)
+#: Baselines run by default besides SynthesizeMe and its ablations.
+BASELINES = ("memory", "demographics", "random_demos", "recorded")
+#: The notebook parameters that define one cell's results (its folder key).
+RESULT_PARAMETERS = ("mode", "dataset", "model", "max_users", "smoke_max_users", "seed",
+                     "n_candidates", "m_candidates", "algorithm", "trace_context",
+                     "persona_instruction", "survey_include", "survey_revision",
+                     "compare_theta")
+RESULTS_KIND = "main_results"
+
+
+def method_rank(method: str) -> int:
+    """Position of ``method`` in :data:`METHOD_ORDER` (unknown methods last)."""
+    return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
 
 
 @dataclass
 class MainResults:
-    """Fitted artifacts, every test judgment of every method, and what each stage spent."""
+    """Fitted artifacts, every test judgment of every method, what each stage spent, notes."""
 
     artifacts: dict[str, SynthesizeMeArtifact]
     judgments: pd.DataFrame
     spend: pd.DataFrame
+    theta_artifacts: dict[str, SynthesizeMeArtifact] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``artifacts/<n>.json``, ``judgments.csv`` and ``spend.csv`` into ``folder``,
-        replacing whatever an earlier run left there."""
+        """Write ``artifacts/``, ``judgments.csv``, ``spend.csv`` and ``notes.json`` into
+        ``folder``, replacing whatever an earlier run left there."""
         folder = Path(folder)
-        for old in (folder / "artifacts", folder / "judgments.csv", folder / "spend.csv"):
-            if old.is_dir():
-                shutil.rmtree(old)
-            elif old.exists():
-                old.unlink()
-        for i, art in enumerate(self.artifacts.values()):
-            art.save(folder / "artifacts" / f"{i:04d}.json")
+        for old in ("artifacts", "theta_artifacts", "judgments.csv", "spend.csv", "notes.json"):
+            target = folder / old
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        for sub, arts in (("artifacts", self.artifacts), ("theta_artifacts", self.theta_artifacts)):
+            for i, art in enumerate(arts.values()):
+                art.save(folder / sub / f"{i:04d}.json")
         self.judgments.to_csv(folder / "judgments.csv", index=False)
         self.spend.to_csv(folder / "spend.csv", index=False)
+        (folder / "notes.json").write_text(json.dumps(self.notes, indent=1, sort_keys=True),
+                                           encoding="utf-8")
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> MainResults:
+    def load(cls, folder: str | Path, *, artifacts: bool = True) -> MainResults:
+        """Read a saved run (``artifacts=False`` skips the per-user artifacts, for summaries)."""
         folder = Path(folder)
-        arts = [SynthesizeMeArtifact.load(p) for p in sorted((folder / "artifacts").glob("*.json"))]
+
+        def read(sub: str) -> dict[str, SynthesizeMeArtifact]:
+            if not artifacts:
+                return {}
+            arts = [SynthesizeMeArtifact.load(p) for p in sorted((folder / sub).glob("*.json"))]
+            return {a.user_id: a for a in arts}
+
         judgments = pd.read_csv(folder / "judgments.csv", dtype={
             "user_id": str, "pair_id": str, "carries": str, "flag": str}, keep_default_na=False,
             na_values={"choice": [""], "failure": [""]})
         for column in ("choice", "failure"):
             judgments[column] = judgments[column].astype(object).where(
                 judgments[column].notna(), None)
-        return cls({a.user_id: a for a in arts}, judgments, pd.read_csv(folder / "spend.csv"))
+        notes_file = folder / "notes.json"
+        notes = json.loads(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
+        return cls(read("artifacts"), judgments, pd.read_csv(folder / "spend.csv"),
+                   read("theta_artifacts"), notes)
 
 
 def _snapshot(client: Any) -> dict[str, float]:
@@ -88,38 +152,223 @@ def _snapshot(client: Any) -> dict[str, float]:
     return {k: stats.get(k, 0) for k in _COUNTERS}
 
 
+def method_config(params: Mapping[str, Any]) -> SynthesizeMeConfig:
+    """The SynthesizeMe settings of a chapter's parameters (defaults where one is absent)."""
+    return SynthesizeMeConfig(
+        algorithm=str(params.get("algorithm", "faithful")),
+        n_candidates=int(params.get("n_candidates", 10)),
+        m_candidates=int(params.get("m_candidates", 10)),
+        trace_context=params.get("trace_context"),
+        persona_instruction=str(params.get("persona_instruction", PERSONA_SYNTHESIS)),
+        seed=int(params.get("seed", 0)))
+
+
+def uses_survey(dataset: str) -> bool:
+    """The Demographics baseline needs PRISM's survey; Chatbot Arena has none."""
+    return dataset == "prism"
+
+
+def user_limit(mode: str, max_users: int | None, smoke_max_users: int | None) -> int | None:
+    """The users a results cell takes: ``max_users``, capped by ``smoke_max_users`` in smoke
+    runs (the six-cell smoke grid runs three times in the tests; real runs ignore the cap)."""
+    if mode != "smoke" or smoke_max_users is None:
+        return max_users
+    return smoke_max_users if max_users is None else min(max_users, smoke_max_users)
+
+
+def results_users(params: Mapping[str, Any]) -> list[UserSplit]:
+    """The users of one results cell, loaded exactly as chapter 05 loads them."""
+    from persona_judge.study.notebook import load_users
+
+    limit = user_limit(str(params["mode"]), params.get("max_users"),
+                       params.get("smoke_max_users"))
+    return load_users(str(params["dataset"]), str(params["mode"]), limit,
+                      int(params.get("seed", 0)))
+
+
+def results_key(params: Mapping[str, Any], users: Sequence[UserSplit]) -> dict[str, Any]:
+    """Everything that defines one setting's saved results: the folder key (``run_dir``).
+
+    ``params`` are the chapter's parameters (at least :data:`RESULT_PARAMETERS`); the users
+    are the ones the chapter loaded (their ids, and the number of test pairs, enter the key).
+    """
+    missing = [k for k in RESULT_PARAMETERS if k not in params]
+    if missing:
+        raise SettingsError(f"the main-results key needs the setting(s) {', '.join(missing)}")
+    from persona_judge.data.benchmark import dataset_revision
+
+    config = method_config(params)
+    survey = uses_survey(str(params["dataset"]))
+    return {
+        "mode": params["mode"], "dataset": params["dataset"], "model": params["model"],
+        "data_revision": dataset_revision(str(params["dataset"]), params["mode"]),
+        "seed": int(params["seed"]), "max_users": params["max_users"],
+        "users": sorted(u.user_id for u in users),
+        "n_test_pairs": sum(len(u.test) for u in users),
+        "method": config.settings(),
+        "baselines": {"templates": [JUDGE_MEMORY, *([JUDGE_DEMOGRAPHICS] if survey else [])],
+                      "survey_include": list(check_include(params["survey_include"]))
+                      if survey else None,
+                      "survey_revision": params["survey_revision"] if survey else None,
+                      "recorded": list(RECORDED_JUDGES)},
+        "compare_theta": bool(params["compare_theta"]),
+    }
+
+
+def results_folder(params: Mapping[str, Any], users: Sequence[UserSplit], *,
+                   create: bool = True, root: Path | None = None) -> Path:
+    """The folder of one setting's results (created, with ``settings.json``, unless not asked)."""
+    return paths.run_dir(RESULTS_KIND, results_key(params, users), root=root, create=create)
+
+
+def find_results(params: Mapping[str, Any], users: Sequence[UserSplit], *,
+                 root: Path | None = None) -> Path | None:
+    """The saved results of exactly these settings, or None if that run has not finished."""
+    folder = results_folder(params, users, create=False, root=root)
+    return folder if (folder / "judgments.csv").is_file() else None
+
+
+def _other_theta(instruction: str) -> tuple[str, str]:
+    """(the instruction to compare with, the name of its method)."""
+    if instruction == PUBLIC_THETA:
+        return PERSONA_SYNTHESIS, OUR_THETA
+    return PUBLIC_THETA, RELEASED_THETA
+
+
 def run_main_results(users: Sequence[UserSplit], client: Any,
-                     config: SynthesizeMeConfig | None = None, *, max_workers: int = 4,
-                     progress: bool = True) -> MainResults:
-    """Fit SynthesizeMe once; evaluate it, its two ablations and the default judge."""
+                     config: SynthesizeMeConfig | None = None, *,
+                     survey: Mapping[str, SurveyProfile] | None = None,
+                     survey_include: Sequence[str] = DEFAULT_INCLUDE,
+                     baselines: Sequence[str] = BASELINES, compare_theta: bool = False,
+                     max_workers: int = 4, progress: bool = True) -> MainResults:
+    """Fit SynthesizeMe once; evaluate it, its ablations and the baselines (module doc).
+
+    ``survey`` (``{user_id: SurveyProfile}``, PRISM only) enables the Demographics
+    baseline; without it that baseline is left out. ``baselines`` chooses among
+    :data:`BASELINES`.
+    """
+    unknown = set(baselines) - set(BASELINES)
+    if unknown:
+        raise SettingsError(f"unknown baseline(s) {sorted(unknown)}; choose from {BASELINES}")
     config = config or SynthesizeMeConfig()
-    full = SynthesizeMe(config, name=FULL)
-    just_personas = SynthesizeMe(config, name=JUST_PERSONAS)
-    just_demos = SynthesizeMe(config, name=JUST_DEMOS)
-    default = DefaultJudgeMethod()
     spend_rows: list[dict[str, Any]] = []
+    records = []
+    notes: dict[str, Any] = {}
 
     def stage(name: str, before: dict[str, float]) -> None:
         after = _snapshot(client)
         spend_rows.append({"stage": name, **{k: after[k] - before[k] for k in _COUNTERS}})
 
+    def run(method: Any, states: Mapping[str, Any]) -> None:
+        before = _snapshot(client)
+        records.extend(evaluate(method, users, client, states))
+        stage(f"evaluate {method.name}", before)
+
+    run(DefaultJudgeMethod(), {u.user_id: None for u in users})
+    if "memory" in baselines:
+        memory = MemoryMethod()
+        run(memory, {u.user_id: memory.fit(u) for u in users})
+    if "demographics" in baselines and survey is not None:
+        demographics = DemographicsMethod(survey, survey_include)
+        states = {u.user_id: demographics.fit(u) for u in users}
+        notes["survey coverage"] = survey_coverage(states)
+        run(demographics, states)
+    if "recorded" in baselines:
+        before = _snapshot(client)
+        records.extend(recorded_judgments(users))
+        stage("score recorded judges (no calls)", before)
+
+    full = SynthesizeMe(config, name=FULL)
     before = _snapshot(client)
     artifacts = fit_users(full, users, client, max_workers=max_workers, progress=progress)
-    stage(f"fit {full.name}", before)
-    records = []
-    for method, states in (
-        (full, artifacts),
-        (just_personas, {u: a.with_components(("persona",)) for u, a in artifacts.items()}),
-        (just_demos, {u: a.with_components(("demos",)) for u, a in artifacts.items()}),
-        (default, {u.user_id: None for u in users}),
-    ):
+    stage(f"fit {FULL}", before)
+    run(full, artifacts)
+    run(SynthesizeMe(config, name=JUST_PERSONAS),
+        {u: a.with_components(("persona",)) for u, a in artifacts.items()})
+    run(SynthesizeMe(config, name=JUST_DEMOS),
+        {u: a.with_components(("demos",)) for u, a in artifacts.items()})
+    if "random_demos" in baselines:
+        random_demos = RandomDemosMethod(artifacts, seed=config.seed)
+        states = {u.user_id: random_demos.fit(u) for u in users}
+        notes["random demos per user"] = {u: len(s.demo_set) for u, s in states.items()}
+        run(random_demos, states)
+
+    theta_artifacts: dict[str, SynthesizeMeArtifact] = {}
+    if compare_theta:
+        instruction, name = _other_theta(config.persona_instruction)
+        other = SynthesizeMe(SynthesizeMeConfig(**{**config.settings(),
+                                                   "components": config.components,
+                                                   "persona_instruction": instruction}),
+                             name=name)
         before = _snapshot(client)
-        records += evaluate(method, users, client, states)
-        stage(f"evaluate {method.name}", before)
+        theta_artifacts = fit_users(other, users, client, max_workers=max_workers,
+                                    progress=progress)
+        stage(f"fit {name}", before)
+        run(other, theta_artifacts)
+
     spend = pd.DataFrame(spend_rows)
     total = spend[list(_COUNTERS)].sum()
     spend = pd.concat([spend, pd.DataFrame([{"stage": "total", **total.to_dict()}])],
                       ignore_index=True)
     counts = [k for k in _COUNTERS if k != "dollars"]
     spend[counts] = spend[counts].astype(int)
-    return MainResults(artifacts, records_frame(records), spend)
+    return MainResults(artifacts, records_frame(records), spend, theta_artifacts, notes)
+
+
+def fit_call_bound(users: Sequence[UserSplit], config: SynthesizeMeConfig) -> int:
+    """The most method requests one SynthesizeMe fit of these users can make (the design's
+    budget, see :mod:`persona_judge.method.synthesizeme`): per user, faithful: traces
+    ``n_train``, step-1 search ``n_val × (n + 2)``, persona 2 (one retry), step-3 traces
+    ``n_train``, step-3 search ``n_val × (m + 3)``; lite: ``n_train``, ``n_val × n``, 2,
+    ``n_val × m``. Parse resamples and HTTP retries come on top."""
+    n, m = config.n_candidates, config.m_candidates
+    total = 0
+    for user in users:
+        n_train, n_val = len(user.train), len(user.val)
+        if not n_train:
+            continue
+        if config.algorithm == "faithful":
+            total += n_train + n_val * (n + 2) + 2 + (n_train + n_val * (m + 3)
+                                                      if "demos" in config.components else 0)
+        else:
+            total += n_train + n_val * n + 2 + (n_val * m if "demos" in config.components else 0)
+    return total
+
+
+def estimate_main_results(params: Mapping[str, Any], options: Any = None) -> pd.DataFrame:
+    """Chapter 05's estimator (``persona-judge estimate``): :func:`run_main_results` for these
+    parameters through a dry-run client; the spend table by stage. Nothing is sent.
+
+    ``options`` is a :class:`persona_judge.study.estimate.EstimateOptions` (tokens per
+    answer, the cache whose answers are free; default the mode's study cache).
+    """
+    from persona_judge.data.raw_prism import load_prism_survey
+    from persona_judge.llm import client_from_env
+
+    completion_tokens = getattr(options, "completion_tokens", None)
+    cache = getattr(options, "cache_path", None) or paths.cache_path(str(params["mode"]))
+    users = results_users(params)
+    survey = load_prism_survey(str(params["mode"]), revision=params.get("survey_revision")) \
+        if uses_survey(str(params["dataset"])) else None
+    settings = {**dict(params.get("llm_settings") or {}), "progress": False,
+                "dry_run_completion_tokens": completion_tokens}
+    client = client_from_env(str(params["model"]), cache_path=cache, dry_run=True, **settings)
+    try:
+        result = run_main_results(users, client, method_config(params), survey=survey,
+                                  survey_include=params.get("survey_include", DEFAULT_INCLUDE),
+                                  compare_theta=bool(params.get("compare_theta", False)),
+                                  max_workers=1, progress=False)
+    finally:
+        client.close()
+    spend = result.spend.copy()
+    # the most calls each stage can make by design: a fit's budget, 2 per test pair a method
+    n_judgments = 2 * sum(len(u.test) for u in users)
+    config = method_config(params)
+    bounds = [fit_call_bound(users, config) if stage.startswith("fit ")
+              else 0 if stage.startswith("score ")
+              else n_judgments if stage.startswith("evaluate ") else None
+              for stage in spend["stage"]]
+    bounds[-1] = sum(b for b in bounds[:-1] if b is not None)
+    spend.insert(2, "calls at most", bounds)
+    spend.attrs.update(users=len(users), test_pairs=n_judgments // 2)
+    return spend

@@ -158,4 +158,7 @@ def records_frame(records: Iterable[JudgmentRecord]) -> pd.DataFrame:
     """Judgment records as a DataFrame (one row per pair per order per method)."""
     rows = [r.to_dict() for r in records]
     columns = list(JudgmentRecord.__dataclass_fields__)
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("choice", "failure"):  # no verdict stays None (pandas would make it NaN)
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame

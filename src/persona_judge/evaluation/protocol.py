@@ -5,8 +5,9 @@ A method is fitted per user on that user's train + validation preferences
 a ``SynthesizeMeArtifact`` for SynthesizeMe) and then turns any pair, shown in a
 given order, into a judge request (``judge_request``). Evaluation sends those
 requests through the study's cached client, in both orders, and scores them.
-Future baselines (Memory, demographics, GPO-style prompts) implement the same
-two methods.
+The baselines (:mod:`persona_judge.baselines`: Memory, Demographics, random
+demos) implement the same two methods; an optional ``prompt_content(state)``
+says what the prompt carries for a user (see ``predict.prompt_content``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 All functions take the judgment table from ``predict.records_frame`` (one row
 per method × test pair × order) and return small DataFrames with accuracies in
-**percent**, to sit beside the paper's numbers (:data:`PAPER_CHATBOT_ARENA_70B`).
+**percent**, to sit beside the paper's numbers (:func:`beside_paper`, read from the one
+data file of :mod:`persona_judge.evaluation.paper`).
 
 ``unit`` is what the bootstrap resamples:
 
@@ -39,14 +40,6 @@ from persona_judge.evaluation.stats import (
 
 Unit = Literal["pair", "user", "judgment"]
 UNITS = ("pair", "user", "judgment")
-
-#: Chatbot Arena, Llama 3.3 70B as the judge, accuracy in % (paper, main results table).
-PAPER_CHATBOT_ARENA_70B = {
-    "default judge": 56.69,
-    "SynthesizeMe (persona + demos)": 61.97,
-    "SynthesizeMe (persona only)": 53.70,
-}
-
 
 def cluster_ids(frame: pd.DataFrame, unit: Unit) -> list[str] | None:
     """The bootstrap cluster of each row for ``unit`` (None = each judgment alone)."""
@@ -173,22 +166,48 @@ def comparisons_table(frame: pd.DataFrame, comparisons: Sequence[tuple[str, str]
     return table
 
 
-PAPER_SETTING = ("chatbot_arena", "Llama-3.3-70B")
+def beside_paper(pooled: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:
+    """The pooled table (one row per method, with ``ci_low`` / ``ci_high``) with the paper.
 
-
-def beside_paper(pooled: pd.DataFrame, dataset: str, model: str, *, smoke: bool = False
-                 ) -> pd.DataFrame:
-    """The pooled table with the paper's accuracy beside ours where the setting matches.
-
-    The paper's numbers are for Chatbot Arena with Llama 3.3 70B as the judge; for any
-    other dataset or model the column says so instead of inviting a false comparison.
+    Adds ``paper`` (the paper's accuracy for this dataset, judge and method, from
+    ``paper_numbers.csv``; NaN where the paper has no such number), ``delta`` (ours minus
+    the paper's) and ``paper inside CI`` (True / False; None without a paper number or
+    without an interval). A judge the file does not know gets no paper numbers at all.
     """
+    from persona_judge.evaluation.paper import paper_accuracy
+
+    published = paper_accuracy(dataset, model)
     out = pooled.copy()
-    same = dataset == PAPER_SETTING[0] and PAPER_SETTING[1].lower() in model.lower()
-    out["paper (Chatbot Arena, Llama 3.3 70B)"] = [
-        PAPER_CHATBOT_ARENA_70B.get(m) if same else None for m in out["method"]]
-    if smoke:
-        out["note"] = "SMOKE RUN: our numbers come from a scripted stand-in, not a model"
-    elif not same:
-        out["note"] = f"paper setting differs ({dataset}, {model})"
+    out["paper"] = [published.get(m, float("nan")) for m in out["method"]]
+    out["delta"] = out["accuracy"] - out["paper"]
+    out["paper inside CI"] = [
+        None if pd.isna(p) or pd.isna(lo) or pd.isna(hi) else bool(lo <= p <= hi)
+        for p, lo, hi in zip(out["paper"], out["ci_low"], out["ci_high"], strict=True)]
     return out
+
+
+def judge_agreement(frame: pd.DataFrame, method_a: str, method_b: str, *,
+                    n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, float]:
+    """How often two judges pick the same reply on the same judgments (per judgment, per pair).
+
+    A judgment *agrees* when both picked the same reply (a judgment without a verdict --
+    tie, unparseable, failed, missing -- agrees with nothing). ``judgment agreement`` is
+    the share of agreeing judgments, with a bootstrap CI over pairs; ``pair agreement``
+    the share of pairs whose both orders agree; also the accuracy of each on the same rows.
+    """
+    both = paired_judgments(frame, method_a, method_b)
+    keys = ["user_id", "pair_id", "order"]
+    choice = frame.set_index(["method", *keys])["choice"]
+    a = choice.loc[method_a].reindex(pd.MultiIndex.from_frame(both[keys])).to_numpy()
+    b = choice.loc[method_b].reindex(pd.MultiIndex.from_frame(both[keys])).to_numpy()
+    agree = pd.Series([x is not None and not pd.isna(x) and x == y for x, y in zip(a, b,
+                                                                                  strict=True)],
+                      dtype=float)
+    clusters = cluster_ids(both, "pair")
+    ci = accuracy_ci(agree.to_numpy(), clusters=clusters, n_resamples=n_resamples, seed=seed)
+    per_pair = unit_means(agree.to_numpy(), clusters or [])
+    return {"judgments": len(both), "pairs": len(per_pair),
+            "judgment agreement": 100 * ci.accuracy, "ci_low": 100 * ci.low,
+            "ci_high": 100 * ci.high, "pair agreement": 100 * float((per_pair == 1).mean()),
+            f"accuracy {method_a}": 100 * float(both["correct_a"].mean()),
+            f"accuracy {method_b}": 100 * float(both["correct_b"].mean())}

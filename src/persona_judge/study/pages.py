@@ -9,6 +9,9 @@ the source) so that it reads as a chapter:
   its output (``hide-input``), so the run's banner sits above every other code cell;
 * a "Rerun this chapter" box with the exact commands that produced the page follows the
   chapter's opening prose;
+* a grid cell's page gets the cell's values after its title (``# Main results: prism,
+  Llama-3.3-70B-Instruct-Turbo``), so the grid's pages are told apart in the table of
+  contents;
 * notebook-level ipywidgets state is dropped, so the page never asks a CDN for scripts.
 
 :func:`placeholder_page` writes the page of a chapter that did not run: its prose, why it
@@ -73,12 +76,23 @@ def rerun_box(chapter: str, overrides: Mapping[str, Any], parameters: Mapping[st
     )
 
 
+def cell_title(title: str, cell: Mapping[str, Any]) -> str:
+    """``"Main results: prism, Llama-3.3-70B-Instruct-Turbo"`` (values, a model id's last part)."""
+    values = ", ".join(str(v).rsplit("/", 1)[-1] for v in cell.values())
+    return f"{title}: {values}" if values else title
+
+
 def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
-                parameters: Mapping[str, Any]) -> None:
-    """Tag plumbing cells, add the rerun box and drop widget state in an executed notebook."""
+                parameters: Mapping[str, Any], cell: Mapping[str, Any] | None = None) -> None:
+    """Tag plumbing cells, add the rerun box and drop widget state in an executed notebook;
+    a grid ``cell``'s values go after the page's title."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    heading = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if cell and heading is not None and heading.source.startswith("# "):
+        first, _, rest = heading.source.partition("\n")
+        heading.source = cell_title(first, cell) + ("\n" + rest if rest else "")
     nb.metadata.pop("widgets", None)
     first_code_after_params = None
     seen_params = False

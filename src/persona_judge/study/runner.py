@@ -167,7 +167,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             written.append(target)
             continue
         cell_overrides = {**run.cell, **overrides} if run.cell else overrides
-        pages.finish_page(target, run.name, cell_overrides, params)
+        pages.finish_page(target, run.name, cell_overrides, params, run.cell)
         ran.append(run.label)
         written.append(target)
     write_status(site, config, ran, skipped)
