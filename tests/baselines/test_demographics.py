@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import marked_user
+from baselines_helpers import marked_user
 
 from persona_judge.baselines.demographics import (
     DEFAULT_INCLUDE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import marked_user
+from baselines_helpers import marked_user
 
 from persona_judge.baselines.memory import JUDGE_MEMORY, MemoryLeakError, MemoryMethod
 from persona_judge.data.records import UserSplit

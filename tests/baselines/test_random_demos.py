@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from conftest import marked_user
+from baselines_helpers import marked_user
 
 from persona_judge.baselines.random_demos import RandomDemosMethod, random_demo_set
 from persona_judge.evaluation.predict import fit_users

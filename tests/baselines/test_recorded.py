@@ -41,19 +41,20 @@ def _pref(name: str, flip: bool | None, extra: dict) -> Preference:
 
 
 def test_column_order_follows_flip_and_can_be_inverted() -> None:
-    assert column_orders(_pref("x", False, {})) == {"": "chosen_first", "flip_": "rejected_first"}
-    assert column_orders(_pref("x", True, {})) == {"": "rejected_first", "flip_": "chosen_first"}
-    assert column_orders(_pref("x", True, {}), flip_means_chosen_first=True) == \
-        {"": "chosen_first", "flip_": "rejected_first"}
+    # flip True: the row showed the chosen reply first (the public code's reading)
+    assert column_orders(_pref("x", True, {})) == {"": "chosen_first", "flip_": "rejected_first"}
+    assert column_orders(_pref("x", False, {})) == {"": "rejected_first", "flip_": "chosen_first"}
+    assert column_orders(_pref("x", True, {}), flip_means_chosen_first=False) == \
+        {"": "rejected_first", "flip_": "chosen_first"}
 
 
 def test_scoring_by_hand_on_a_small_frame() -> None:
     j1, j2 = "meta-llama/Llama-3.3-70B-Instruct", "Qwen/Qwen2.5-72B-Instruct"
-    # p1, flip False: prediction_ = chosen first (A is chosen), prediction_flip_ = rejected first.
-    # p2, flip True: prediction_ = rejected first (B is chosen), prediction_flip_ = chosen first.
-    p1 = _pref("c1", False, {f"prediction_{j1}": "First", f"prediction_flip_{j1}": "Second",
+    # p1, flip True: prediction_ = chosen first (A is chosen), prediction_flip_ = rejected first.
+    # p2, flip False: prediction_ = rejected first (B is chosen), prediction_flip_ = chosen first.
+    p1 = _pref("c1", True, {f"prediction_{j1}": "First", f"prediction_flip_{j1}": "Second",
                              f"prediction_{j2}": "Second", f"prediction_flip_{j2}": "tie"})
-    p2 = _pref("c2", True, {f"prediction_{j1}": "First", f"prediction_flip_{j1}": "A",
+    p2 = _pref("c2", False, {f"prediction_{j1}": "First", f"prediction_flip_{j1}": "A",
                             f"prediction_{j2}": "Second", f"prediction_flip_{j2}": "??"})
     records = recorded_judgments([UserSplit("u1", (), (), (p1, p2))], [j1, j2])
     assert len(records) == 8  # 2 judges x 2 pairs x 2 orders
@@ -83,7 +84,7 @@ def test_scoring_by_hand_on_a_small_frame() -> None:
 
 
 def test_a_missing_column_is_a_wrong_judgment_not_a_dropped_one() -> None:
-    p = _pref("c1", False, {f"prediction_{RECORDED_JUDGES[0]}": "First"})
+    p = _pref("c1", True, {f"prediction_{RECORDED_JUDGES[0]}": "First"})
     records = recorded_judgments([UserSplit("u1", (), (), (p,))], [RECORDED_JUDGES[0]])
     assert [r.failure for r in records] == [None, "missing"]
     assert [r.correct for r in records] == [True, False]

@@ -143,13 +143,14 @@ def test_recorded_verdicts_follow_flip_and_value_forms():
         {"pair_id": "flipped", "flip": True, "prediction_m": "Second",
          "prediction_flip_m": "First"},
     ]
+    # flip True: prediction_<m> saw the chosen reply first (the public code's reading)
     v = recorded_verdicts(rows, judges=("m",))
     got = {(r.pair_id, r.order): r.picked for r in v.itertuples()}
-    assert got == {("plain", "chosen_first"): "chosen", ("plain", "rejected_first"): "rejected",
-                   ("flipped", "rejected_first"): "chosen",
-                   ("flipped", "chosen_first"): "chosen"}
+    assert got == {("plain", "rejected_first"): "rejected", ("plain", "chosen_first"): "chosen",
+                   ("flipped", "chosen_first"): "rejected",
+                   ("flipped", "rejected_first"): "rejected"}
     d = consensus_decisions(v).set_index("pair_id")
-    assert d.loc["flipped", "share_chosen"] == 1.0 and d.loc["plain", "share_chosen"] == 0.5
+    assert d.loc["flipped", "share_chosen"] == 0.0 and d.loc["plain", "share_chosen"] == 0.5
 
 
 def test_llm_judges_agree_on_a_clearly_worse_reply(tmp_path):

@@ -63,7 +63,7 @@ def test_per_user_split_sizes_are_skewed_like_the_real_ones(dataset):
 
 def test_judge_columns_are_consistent_with_agreement():
     for row in fixture_rows("prism"):
-        chosen_first = not row["flip"]
+        chosen_first = row["flip"]  # flip True: the row shows the chosen reply first
         votes = sum((row[f"prediction_{m}"] == "First") == chosen_first for m in JUDGE_MODELS)
         votes += sum((row[f"prediction_flip_{m}"] == "First") != chosen_first
                      for m in JUDGE_MODELS)

@@ -10,11 +10,12 @@ users, test pairs and orders. :func:`recorded_judgments` turns them into the sam
 statistic treats them alike.
 
 **Which order a column holds.** We read the columns as the construction module does
-(:func:`persona_judge.construction.filters.recorded_verdicts`): a row with ``flip``
-False was shown chosen reply first in ``prediction_<judge>``, and
-``prediction_flip_<judge>`` is the reversed order; ``flip`` True swaps both. This is our
-reading of the public code, not documented by the benchmark; ``flip_means_chosen_first``
-inverts it if the real data says otherwise (the Llama 3.3 70B agreement check in the
+(:func:`persona_judge.construction.filters.recorded_verdicts`, through
+:func:`persona_judge.data.records.flip_order`): a row with ``flip`` True was shown chosen
+reply first in ``prediction_<judge>``, and ``prediction_flip_<judge>`` is the reversed
+order. This is our reading of the public code, not documented by the benchmark;
+``flip_means_chosen_first=False`` inverts it if the real data says otherwise (the Llama
+3.3 70B agreement check in the
 results chapter would show the inversion as accuracy far below 50%).
 
 **Which values are read** (the published value form is not documented, so parsing is
@@ -117,7 +118,7 @@ def read_verdict(value: Any) -> tuple[Slot | None, str]:
     return None, f"unparseable: {value!r}"
 
 
-def column_orders(preference: Preference, flip_means_chosen_first: bool = False
+def column_orders(preference: Preference, flip_means_chosen_first: bool = True
                   ) -> dict[str, Order]:
     """``{"": order of prediction_<judge>, "flip_": order of prediction_flip_<judge>}``."""
     chosen_first = bool(preference.flip) == flip_means_chosen_first
@@ -128,7 +129,7 @@ def column_orders(preference: Preference, flip_means_chosen_first: bool = False
 
 def recorded_judgments(users: Sequence[UserSplit], judges: Iterable[str] = RECORDED_JUDGES,
                        *, split: str = "test", orders: Sequence[Order] = ORDERS,
-                       flip_means_chosen_first: bool = False) -> list[JudgmentRecord]:
+                       flip_means_chosen_first: bool = True) -> list[JudgmentRecord]:
     """One record per judge, user, ``split`` pair and order, from the recorded columns.
 
     ``choice`` is the slot letter the judge picked in that order (as our judges' records

@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol
 import pandas as pd
 
 from persona_judge.construction.pairs import CandidatePair
-from persona_judge.data.records import Turn
+from persona_judge.data.records import Turn, flip_order, other_order
 from persona_judge.llm import ChatRequest, ChatResult, Judgment
 from persona_judge.method.templates import load_template
 
@@ -138,7 +138,7 @@ def _messages(template_id: str, pair: CandidatePair, order: str) -> tuple[dict[s
 def personalization_request(pair: CandidatePair, sample_index: int = 0,
                             temperature: float = 0.0) -> ChatRequest:
     """The one call that judges a pair's room for personal taste (order: the pair's flip)."""
-    order = "rejected_first" if pair.flip else "chosen_first"
+    order = flip_order(pair.flip)
     return ChatRequest(
         messages=_messages(PERSONALIZATION_TEMPLATE, pair, order),
         template=PERSONALIZATION_TEMPLATE, temperature=temperature,
@@ -324,9 +324,9 @@ def recorded_verdicts(rows: Iterable[Any], judges: Sequence[str] | None = None,
     columns) or plain row dicts; ``judges`` defaults to every judge with a
     ``prediction_<judge>`` column in the row (the published benchmark has five,
     :data:`PUBLISHED_JUDGES`). Our reading of the columns, following the
-    paper's code: a row with ``flip`` False was shown chosen-first in
-    ``prediction_<judge>``, and ``prediction_flip_<judge>`` is the other order;
-    ``flip`` True swaps both.
+    paper's code (:func:`persona_judge.data.records.flip_order`): a row with ``flip``
+    True was shown chosen-first in ``prediction_<judge>``, and
+    ``prediction_flip_<judge>`` is the other order.
     """
     out = []
     for row in rows:
@@ -334,8 +334,8 @@ def recorded_verdicts(rows: Iterable[Any], judges: Sequence[str] | None = None,
             values, flip, pair_id = row, bool(row.get("flip")), str(row[key])
         else:
             values, flip, pair_id = dict(row.extra), bool(row.flip), str(getattr(row, key))
-        base = "rejected_first" if flip else "chosen_first"
-        other = "chosen_first" if flip else "rejected_first"
+        base = flip_order(flip)
+        other = other_order(base)
         for judge in judges if judges is not None else recorded_judges(values):
             for column, order in ((f"prediction_{judge}", base),
                                   (f"prediction_flip_{judge}", other)):

@@ -41,6 +41,7 @@ from persona_judge.construction.filters import (
 )
 from persona_judge.construction.pairs import CandidatePair, DerivationReport, PairingConfig
 from persona_judge.construction.splits import SplitConfig, assign_splits
+from persona_judge.data.records import flip_order, other_order
 
 ConsensusSource = Literal["llm", "recorded", "off"]
 
@@ -158,8 +159,8 @@ class ConstructionResult:
                 pair.pair_id in consensus.index else None
             share = None if c is None else c["share_chosen"]
             row["agreement"] = None if share is None or pd.isna(share) else float(share)
-            base = "rejected_first" if pair.flip else "chosen_first"
-            other = "chosen_first" if pair.flip else "rejected_first"
+            base = flip_order(pair.flip)
+            other = other_order(base)
             for judge in judge_names:
                 for prefix, order in (("", base), ("flip_", other)):
                     v = verdicts.get((pair.pair_id, judge, order))

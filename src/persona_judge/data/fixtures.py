@@ -60,6 +60,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from persona_judge.data.records import flip_order
+
 JUDGE_MODELS = (
     "gemini/gemini-1.5-pro",
     "meta-llama/Llama-3.3-70B-Instruct",
@@ -131,7 +133,7 @@ def _judge_columns(rng: random.Random, flip: bool) -> dict[str, Any]:
     votes_for_chosen = rng.randint(2, 8)  # of 10: the consensus filter kept only contested pairs
     slots = [True] * votes_for_chosen + [False] * (10 - votes_for_chosen)
     rng.shuffle(slots)
-    chosen_first = not flip  # the row's order: chosen shown first unless flipped
+    chosen_first = flip_order(flip) == "chosen_first"  # the row's own display order
     out: dict[str, Any] = {}
     for k, model in enumerate(JUDGE_MODELS):
         as_shown, reversed_ = slots[2 * k], slots[2 * k + 1]

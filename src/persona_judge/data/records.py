@@ -73,6 +73,24 @@ class Turn:
         return cls.from_source(str(data["role"]), str(data["content"]))
 
 
+def flip_order(flip: bool) -> str:
+    """The display order a row's ``flip`` value means: ``"chosen_first"`` when True.
+
+    The benchmark does not document its ``flip`` column; this is the public code's reading:
+    its PRISM example (``examples/prism.ipynb`` in SALT-NLP/SynthesizeMe) shows a row with
+    ``flip: True`` turned into a demonstration whose first completion is the chosen reply.
+    ``prediction_<judge>`` holds the verdict for the pair shown in this order, and
+    ``prediction_flip_<judge>`` the verdict for the other order. Every reader and writer of
+    the column (method, fixtures, construction, recorded judges) goes through here.
+    """
+    return "chosen_first" if flip else "rejected_first"
+
+
+def other_order(order: str) -> str:
+    """The reverse of a display order."""
+    return "rejected_first" if order == "chosen_first" else "chosen_first"
+
+
 def last_user_message(context: Iterable[Turn]) -> str:
     """The last user message of a conversation: what a pair of replies answers."""
     for turn in reversed(tuple(context)):

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from persona_judge.data.records import Preference, Turn, UserSplit
+from persona_judge.data.records import Preference, Turn, UserSplit, flip_order
 from persona_judge.llm import ChatRequest
 from persona_judge.method.templates import JUDGE_DEFAULT, JUDGE_PERSONALIZED, load_template
 
@@ -71,7 +71,7 @@ def display_order(preference: Preference, seed: int, source: str = "flip") -> Or
     if source not in ORDER_SOURCES:
         raise ValueError(f"display order source must be one of {ORDER_SOURCES}, got {source!r}")
     if source == "flip" and preference.flip is not None:
-        return "chosen_first" if preference.flip else "rejected_first"
+        return flip_order(preference.flip)  # type: ignore[return-value]
     return draw_order(preference.pair_id, seed)
 
 
