@@ -144,3 +144,22 @@ def estimate_construction(study_config: Mapping[str, Any], *,
     return estimate_llm_stages(derived, config, model=model, consensus_models=list(judges),
                                cache_path=cache_path, completion_tokens=completion_tokens,
                                mode=mode)
+
+
+def estimate_chapter(params: Mapping[str, Any], options: Any) -> pd.DataFrame:
+    """Chapter 00's estimator for ``persona-judge estimate`` (:mod:`persona_judge.study.estimate`).
+
+    ``params`` are the values the runner passes the chapter; the table is
+    :func:`estimate_construction`'s with the study-wide column names (``stage`` = source,
+    stage and model; ``cache_hits``, ``prompt_tokens``, ``completion_tokens``).
+    """
+    table = estimate_construction(
+        {"notebooks": [{"name": CHAPTER, "parameters": dict(params)}]},
+        completion_tokens=getattr(options, "completion_tokens", None),
+        cache_path=getattr(options, "cache_path", None))
+    out = table.rename(columns={"cache hits": "cache_hits", "prompt tokens": "prompt_tokens",
+                                "completion tokens": "completion_tokens"})
+    out["stage"] = [stage if stage == "total" else f"{source}: {stage} ({model})"
+                    for source, stage, model in zip(out["source"], out["stage"], out["model"],
+                                                    strict=True)]
+    return out

@@ -44,7 +44,11 @@ from persona_judge.study.config import (
 
 #: Chapter name -> "module:function" of its estimator (see the module doc).
 ESTIMATORS: dict[str, str] = {
+    "00_benchmark_construction": "persona_judge.construction.estimate:estimate_chapter",
     "05_main_results": "persona_judge.evaluation.main_results:estimate_main_results",
+    "07_scaling_with_preferences": "persona_judge.analyses.scaling:estimate_scaling",
+    "08_persona_alignment": "persona_judge.analyses.alignment:estimate_alignment",
+    "09_persona_transfer": "persona_judge.analyses.transfer:estimate_transfer",
 }
 COUNTS = ("calls", "calls at most", "cache_hits", "prompt_tokens", "completion_tokens",
           "dollars")
@@ -143,6 +147,8 @@ def grid_table(estimates: Sequence[CellEstimate]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["chapter", "cell", *COUNTS])
     whole = {"chapter": "whole study", "cell": f"{len(rows)} run(s)",
              **{k: table[k].sum(min_count=1) for k in COUNTS}}
+    if table["calls at most"].isna().any():
+        whole["calls at most"] = float("nan")  # a bound is only a bound if every run has one
     return pd.concat([table, pd.DataFrame([whole])], ignore_index=True)
 
 
