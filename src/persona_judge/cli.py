@@ -447,6 +447,9 @@ def _estimate(args: argparse.Namespace) -> int:
         users, pairs = e.spend.attrs.get("users"), e.spend.attrs.get("test_pairs")
         size = f": {users} users, {pairs} test pairs" if users is not None else ""
         print(f"\n== {e.label}{size}")
+        if e.problem is not None:
+            print(f"not estimated: {e.problem}")
+            continue
         print(format_table(e.spend))
     if len(estimates) > 1:
         print("\n== per stage, summed over the runs above")

@@ -18,7 +18,8 @@ def no_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_cell_and_the_whole_grid_are_priced(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["estimate", *TINY, "--completion-tokens", "50"]) == 0
+    assert main(["estimate", *TINY, "--completion-tokens", "50", "--only",
+                 "05_main_results"]) == 0
     out = capsys.readouterr().out
     for dataset in ("chatbot_arena", "prism"):
         for model in ("Llama-3.2-3B-Instruct-Turbo", "Meta-Llama-3.1-8B-Instruct-Turbo",
@@ -32,6 +33,7 @@ def test_the_whole_study_is_the_sum_of_its_cells() -> None:
     overrides = {"mode": "smoke", "max_users": 1, "n_candidates": 1, "m_candidates": 1,
                  "dataset": "prism"}
     estimates = estimate.estimate_study(load_config(overrides=overrides), overrides,
+                                        only=["05_main_results"],
                                         options=estimate.EstimateOptions(completion_tokens=10))
     assert [e.run.cell["dataset"] for e in estimates] == ["prism"] * 3  # -p narrows the grid
     table = estimate.grid_table(estimates)
@@ -85,3 +87,14 @@ def test_an_estimator_that_takes_a_client_gets_a_dry_run_one(monkeypatch, tmp_pa
     assert total["calls"] == 1 and total["prompt_tokens"] == 100 + 4 and total["dollars"] > 0
     assert total.isna()["calls at most"]  # this estimator gives no bound: shown as "–"
     assert "–" in estimate.format_table(estimate.grid_table(estimates))
+
+
+def test_a_chapter_whose_settings_do_not_fit_is_named_and_the_others_are_priced(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # one user is too few for the alignment study (it needs three), not for the others
+    assert main(["estimate", *TINY, "--only", "05_main_results", "--only",
+                 "08_persona_alignment"]) == 0
+    out = capsys.readouterr().out
+    assert "not estimated: the alignment study needs at least 3 users" in out
+    assert "whole study (without 1 run(s) not estimated)" in out
+    assert "evaluate Demographics" in out

@@ -33,6 +33,8 @@ from typing import Any
 
 import pandas as pd
 
+from persona_judge.data.benchmark import DataUnavailableError
+from persona_judge.errors import PersonaJudgeError
 from persona_judge.study.config import (
     ChapterRun,
     StudyRunError,
@@ -73,6 +75,7 @@ class CellEstimate:
     run: ChapterRun
     parameters: Mapping[str, Any]
     spend: pd.DataFrame
+    problem: str | None = None  # why this run could not be estimated (an expected problem)
 
     @property
     def label(self) -> str:
@@ -113,7 +116,17 @@ def estimate_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | Non
         assert estimate is not None
         model = params.get("model") or {**config, **run.chapter.parameters, **run.cell,
                                           **overrides}.get("model")
-        out.append(CellEstimate(run, params, _call(estimate, params, options, str(model))))
+        try:
+            spend = _call(estimate, params, options, str(model))
+        except DataUnavailableError:
+            raise  # no data at all: the whole estimate is impossible, and the message says why
+        except PersonaJudgeError as err:
+            # one chapter's settings do not fit (e.g. too few users for a study): say so and
+            # price the others
+            empty = pd.DataFrame([{"stage": "total", **dict.fromkeys(COUNTS, float("nan"))}])
+            out.append(CellEstimate(run, params, empty, problem=str(err)))
+            continue
+        out.append(CellEstimate(run, params, spend))
     return out
 
 
@@ -145,7 +158,9 @@ def grid_table(estimates: Sequence[CellEstimate]) -> pd.DataFrame:
                      "cell": ", ".join(f"{k}={v}" for k, v in e.run.cell.items()) or "–",
                      **{k: total[k] for k in COUNTS}})
     table = pd.DataFrame(rows, columns=["chapter", "cell", *COUNTS])
-    whole = {"chapter": "whole study", "cell": f"{len(rows)} run(s)",
+    missing = sum(e.problem is not None for e in estimates)
+    whole = {"chapter": "whole study" + (f" (without {missing} run(s) not estimated)"
+                                         if missing else ""), "cell": f"{len(rows)} run(s)",
              **{k: table[k].sum(min_count=1) for k in COUNTS}}
     if table["calls at most"].isna().any():
         whole["calls at most"] = float("nan")  # a bound is only a bound if every run has one
