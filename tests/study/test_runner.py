@@ -176,13 +176,18 @@ def test_a_grid_chapter_runs_once_per_cell_into_its_own_pages(grid_project):
                                                       "model": ["org/Big-70B", "org/Small-8B"]}}]
     written = runner.run_study(config, {})
     names = [p.relative_to(grid_project / "book" / "executed").as_posix() for p in written]
-    assert names == ["cells/prism--big-70b.ipynb", "cells/prism--small-8b.ipynb",
-                     "cells/chatbot_arena--big-70b.ipynb".replace("_", "-"),
-                     "cells/chatbot-arena--small-8b.ipynb"]
+    # pages sort in grid order (the book lists them with a glob)
+    assert names == ["cells/01--prism--big-70b.ipynb", "cells/02--prism--small-8b.ipynb",
+                     "cells/03--chatbot-arena--big-70b.ipynb",
+                     "cells/04--chatbot-arena--small-8b.ipynb"]
     assert _outputs(written[3]).strip() == "chatbot_arena org/Small-8B 3"
     # each cell's page is titled with its values, so the table of contents tells them apart
     title = nbformat.read(written[3], as_version=4).cells[0].source.splitlines()[0]
     assert title == "# A chapter: chatbot_arena, Small-8B"
+    # a later run of a narrower grid leaves no page of the earlier one behind
+    runner.run_study(config, {"model": "org/Big-70B"})
+    left = sorted(p.name for p in (grid_project / "book" / "executed" / "cells").iterdir())
+    assert left == ["01--prism--big-70b.ipynb", "02--chatbot-arena--big-70b.ipynb"]
 
 
 def test_an_optional_chapter_with_an_expected_problem_becomes_a_page_and_the_run_goes_on(

@@ -57,6 +57,7 @@ class ChapterRun:
 
     chapter: Chapter
     cell: Mapping[str, Any] = field(default_factory=dict)
+    index: int = 0  # the cell's position in the grid (pages sort in grid order)
 
     @property
     def name(self) -> str:
@@ -67,7 +68,7 @@ class ChapterRun:
         """The page's path under ``book/executed`` without suffix (grid cells: a sub-folder)."""
         if not self.chapter.grid:
             return self.chapter.name
-        return f"{self.chapter.name}/{cell_slug(self.cell)}"
+        return f"{self.chapter.name}/{self.index + 1:02d}--{cell_slug(self.cell)}"
 
     @property
     def label(self) -> str:
@@ -161,8 +162,8 @@ def expand(chapter: Chapter, overrides: Mapping[str, Any] | None = None) -> list
     overrides = overrides or {}
     axes = {k: ((overrides[k],) if k in overrides else values)
             for k, values in chapter.grid.items()}
-    return [ChapterRun(chapter, dict(zip(axes, combo, strict=True)))
-            for combo in itertools.product(*axes.values())]
+    return [ChapterRun(chapter, dict(zip(axes, combo, strict=True)), index)
+            for index, combo in enumerate(itertools.product(*axes.values()))]
 
 
 def declared_parameters(source: Path) -> set[str]:

@@ -140,6 +140,9 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     ran: list[str] = []
     skipped: dict[str, str] = {}
     written: list[Path] = []
+    for name in dict.fromkeys(r.name for r in runs if r.chapter.grid):
+        # a grid chapter's pages are this run's cells only: no page of an earlier grid stays
+        shutil.rmtree(site.executed_dir / name, ignore_errors=True)
     for i, run in enumerate(runs, start=1):
         target = site.executed_dir / f"{run.page}.ipynb"
         if run.chapter.needs_llm and not have_llm:
@@ -199,6 +202,6 @@ def record(written: Sequence[Path]) -> list[Path]:
     out = []
     for page in written:
         name = page.name if page.parent.name == "executed" else \
-            f"{page.parent.name}--{page.name}"
+            f"{page.parent.name}--{page.name.split('--', 1)[-1]}"
         out.append(Path(shutil.copy2(page, target / name)))
     return out
