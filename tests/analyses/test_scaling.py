@@ -6,10 +6,9 @@ import pytest
 from analyses_helpers import make_user, user_text
 
 from persona_judge.analyses import scaling
-from persona_judge.analyses.memory import MemoryJudge, memory_request
 from persona_judge.analyses.scaling import ScalingDesign, nested_subset, split_sizes
+from persona_judge.baselines.memory import JUDGE_MEMORY, MemoryMethod, memory_request
 from persona_judge.errors import SettingsError
-from persona_judge.method.judge import derive_seed, display_order
 from persona_judge.method.smoke import smoke_responder
 from persona_judge.method.synthesizeme import SynthesizeMeConfig, fit_user
 
@@ -108,25 +107,21 @@ def test_design_sorts_and_deduplicates_the_grid_and_smoke_limits_apply_in_smoke_
     assert (smoke.k_grid, smoke.seeds_per_k) == ((1,), 1)
 
 
-def test_memory_shows_exactly_the_preferences_it_was_given_with_choices_only():
+def test_memory_at_k_is_the_shared_baseline_shown_exactly_the_k_preferences():
+    # chapter 07's Memory is chapter 05's baseline, remembering only the subset it is given
     user = make_user("u1", 4, 2, 1)
     seen = user.train[:2] + user.val[:1]
-    request = memory_request(user.test[0], "chosen_first", seen, seed=3)
+    request = memory_request(user.test[0], "chosen_first", seen)
+    assert request.template == JUDGE_MEMORY
     text = user_text({"messages": list(request.messages)})
     assert text.count("### Earlier choice") == 3
     for p in seen:
         assert f"conv-{p.conversation_id}" in text
     for p in (*user.train[2:], *user.val[1:]):
         assert f"conv-{p.conversation_id}" not in text
-    profile = text.split("## Conversation\n", 1)[0]  # what the judge knows about the user
-    assert "## About this person" not in profile and '"reasoning"' not in profile
-    # each earlier pair is shown in its fitting display order, the same SynthesizeMe uses
-    seed = derive_seed(3, "u1")
-    first = seen[0]
-    answer = '{"preferred": "A"}' if display_order(first, seed) == "chosen_first" else \
-        '{"preferred": "B"}'
-    assert f"Their choice: {answer}" in text.split("### Earlier choice 2")[0]
-    assert MemoryJudge(seed=3).fit(user, client=None) == (*user.train, *user.val)
+    history = text.split("## Conversation\n", 1)[0]  # what the judge knows about the user
+    assert "## About this person" not in history and '"reasoning"' not in history
+    assert MemoryMethod().fit(user, client=None).history == (*user.train, *user.val)
 
 
 def test_run_scaling_judges_the_default_once_per_user_and_repeats_it_at_every_k(make_client):

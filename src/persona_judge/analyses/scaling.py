@@ -20,10 +20,11 @@ a pool smaller than ``min_preferences`` can be left out first: ``min_preferences
 max(k_grid)`` gives a balanced design in which every user takes part at every k.
 
 At each (user, k, draw) cell, **SynthesizeMe** (persona + demos, the chapter's settings) is
-fitted on the subset and **Memory** (:mod:`~persona_judge.analyses.memory`) sees the same
-k preferences; the **default judge** sees none, so it is judged once per user and its
-judgments are repeated at every k that user reaches (one set of calls). Every fit is judged
-on the user's **full test set in both orders**; ties and unparseable answers are wrong.
+fitted on the subset and **Memory** (:mod:`~persona_judge.baselines.memory`, the baseline of
+chapter 05) sees the same k preferences; the **default judge** sees none, so it is judged
+once per user and its judgments are repeated at every k that user reaches (one set of
+calls). Every fit is judged on the user's **full test set in both orders**; ties and
+unparseable answers are wrong.
 
 **Statistics** (small pure functions, tested against statsmodels and hand computations):
 
@@ -61,8 +62,8 @@ from persona_judge.analyses.common import (
     save_study,
     smoke_limited,
 )
-from persona_judge.analyses.memory import NAME as MEMORY
-from persona_judge.analyses.memory import memory_request
+from persona_judge.baselines.memory import NAME as MEMORY
+from persona_judge.baselines.memory import memory_request
 from persona_judge.data.records import UserSplit
 from persona_judge.errors import SettingsError
 from persona_judge.evaluation.stats import DEFAULT_RESAMPLES, bootstrap_ci
@@ -261,7 +262,7 @@ def run_scaling(users: Sequence[UserSplit], client: Any, config: SynthesizeMeCon
         for cell in cells:
             jobs = jobs_of(cell.split)
             seen = (*cell.split.train, *cell.split.val)
-            batch.append((cell.key, jobs, [memory_request(p, o, seen, seed=config.seed)
+            batch.append((cell.key, jobs, [memory_request(p, o, seen)
                                            for p, o in jobs]))
         judge(MEMORY, batch)
     reached: dict[str, list[int]] = {}
