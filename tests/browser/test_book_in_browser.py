@@ -104,9 +104,20 @@ def test_every_page_at_every_width_reads_cleanly(html_root, browser):
     assert not failures, "\n".join(failures)
 
 
-def test_the_landing_page_leads_with_the_smoke_warning(html_root, browser):
+def test_the_landing_page_leads_with_the_smoke_warning_and_this_runs_glued_headline(
+        html_root, browser):
     context, page, problems = _visit(browser, html_root / "book" / "intro.html", 1280)
     text = page.locator("main").inner_text()
     assert "This book was built from a SMOKE RUN" in text
+    # the headline table is glued from the summary chapter: computed, not typed
+    table = page.locator("table", has_text="paper inside CI").first
+    assert table.is_visible(), "the glued headline table is not on the landing page"
+    rows = table.inner_text()
+    assert "default judge" in rows and "56.69" in rows and "SynthesizeMe (persona + demos)" in rows
+    assert "SMOKE RUN" in rows  # the table itself says what it is
+    # the further claims' cells are filled from their chapters (no empty glue)
+    claims = page.locator("table", has_text="accuracy gained per additional preference").first
+    cells = [c.strip() for c in claims.locator("tbody tr td:nth-child(3)").all_inner_texts()]
+    assert cells and all(cells), f"a glued claim is empty: {cells}"
     assert not problems, problems
     context.close()

@@ -249,8 +249,8 @@ def test_papermill_command_round_trips_every_value_type():
 def test_a_skipped_chapter_glues_not_run_for_every_key_the_book_uses(project, monkeypatch):
     book = project / "book"
     book.mkdir()
-    (book / "intro.md").write_text("Result: {glue:text}`executed/llm.ipynb::headline`.\n"
-                                   "```{glue} executed/llm.ipynb::table\n```\n")
+    (book / "intro.md").write_text("Result: {glue:text}`executed/llm.ipynb::headline:s`.\n"
+                                   "```{glue} table\n:doc: executed/llm.ipynb\n```\n")
     for name in ("prism",):
         write_fixture(name, paths.hub_dir() / repo_id(name))
     monkeypatch.setattr(runner, "_endpoint_configured", lambda: False)

@@ -133,10 +133,13 @@ def write_status(site: Site, config: Mapping[str, Any], ran: Sequence[str],
                 "real run.\n```\n")
     else:
         head = "```{note}\nThis book was built from a **real run**.\n```\n"
-    lines = [head, f"Built {when} with {_settings_text(config)}; data: {data_label(config)}.",
-             "", "Executed chapters: " + (", ".join(ran) or "none") + "."]
+    details = [f"Built {when} with {_settings_text(config)}; data: {data_label(config)}.", "",
+               f"Executed ({len(ran)}): " + (", ".join(ran) or "none") + "."]
     for name, why in skipped.items():
-        lines += ["", f"Not executed: {name} ({why})."]
+        details += ["", f"Not executed: {name} ({why})."]
+    summary = f"{len(ran)} chapter run(s) executed" + (f", {len(skipped)} not executed"
+                                                      if skipped else "")
+    lines = [head, f"````{{dropdown}} What ran: {summary}", *details, "````"]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 

@@ -27,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 NOT_RUN = "not run"
+# A glue role from another page (`{glue:text}`executed/<page>.ipynb::<key>:s``) and the
+# glue directive's form (```{glue} <key>`` with ``:doc: executed/<page>.ipynb``).
 _GLUE_REF = re.compile(r"executed/(?P<page>[\w./-]+?)\.ipynb::(?P<key>[\w-]+)")
+_GLUE_DIRECTIVE = re.compile(
+    r"\{glue(?::\w+)?\}\s+(?P<key>[\w-]+)\s*\n:doc:\s*executed/(?P<page>[\w./-]+?)\.ipynb")
 
 
 def _tag(cell: Any, *tags: str) -> None:
@@ -83,9 +87,11 @@ def cell_title(title: str, cell: Mapping[str, Any]) -> str:
 
 
 def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
-                parameters: Mapping[str, Any], cell: Mapping[str, Any] | None = None) -> None:
+                parameters: Mapping[str, Any], cell: Mapping[str, Any] | None = None,
+                label_suffix: str = "") -> None:
     """Tag plumbing cells, add the rerun box and drop widget state in an executed notebook;
-    a grid ``cell``'s values go after the page's title."""
+    a grid ``cell``'s values go after the page's title, and ``label_suffix`` after every
+    figure label (``mystnb.figure.name``), so the grid's pages do not share labels."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -93,6 +99,11 @@ def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
     if cell and heading is not None and heading.source.startswith("# "):
         first, _, rest = heading.source.partition("\n")
         heading.source = cell_title(first, cell) + ("\n" + rest if rest else "")
+    if label_suffix:
+        for code in nb.cells:
+            figure = code.metadata.get("mystnb", {}).get("figure", {})
+            if figure.get("name"):
+                figure["name"] = f"{figure['name']}-{label_suffix}"
     nb.metadata.pop("widgets", None)
     first_code_after_params = None
     seen_params = False
@@ -121,7 +132,8 @@ def glue_keys_wanted(book_dir: Path, page: str) -> list[str]:
     """Keys that the book's prose pages glue from ``executed/<page>.ipynb``."""
     keys: list[str] = []
     for md in sorted(book_dir.glob("*.md")):
-        for match in _GLUE_REF.finditer(md.read_text(encoding="utf-8")):
+        text = md.read_text(encoding="utf-8")
+        for match in [*_GLUE_REF.finditer(text), *_GLUE_DIRECTIVE.finditer(text)]:
             if match["page"] == page and match["key"] not in keys:
                 keys.append(match["key"])
     return keys

@@ -170,7 +170,8 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             written.append(target)
             continue
         cell_overrides = {**run.cell, **overrides} if run.cell else overrides
-        pages.finish_page(target, run.name, cell_overrides, params, run.cell)
+        pages.finish_page(target, run.name, cell_overrides, params, run.cell,
+                          label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "")
         ran.append(run.label)
         written.append(target)
     write_status(site, config, ran, skipped)
