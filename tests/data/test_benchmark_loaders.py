@@ -151,6 +151,28 @@ def test_the_fixture_copy_names_its_seed(data_root):
     assert dataset_revision("chatbot_arena", "smoke") == report.revision
 
 
+def test_a_fixture_copy_from_other_generator_code_is_regenerated(data_root, monkeypatch):
+    # a generator edit that changes rows (a column's meaning, say) must never leave a stale
+    # copy on disk, even when nobody bumped a version number
+    first = load_benchmark("prism", "smoke", on_error="skip")
+    from persona_judge.data import fixtures
+
+    real_rows = fixtures.fixture_rows
+
+    def edited_rows(*args, **kwargs):
+        rows = real_rows(*args, **kwargs)
+        for row in rows:
+            row["flip"] = not row["flip"]
+        return rows
+
+    monkeypatch.setattr(fixtures, "fixture_rows", edited_rows)
+    again = load_benchmark("prism", "smoke", on_error="skip")
+    assert [p.flip for p in again.preferences] == [not p.flip for p in first.preferences]
+    monkeypatch.setattr(fixtures, "fixture_rows", real_rows)
+    back = load_benchmark("prism", "smoke", on_error="skip")
+    assert [p.flip for p in back.preferences] == [p.flip for p in first.preferences]
+
+
 def test_no_cache_crosses_copies_or_modes(data_root):
     """Regression: a real-mode load once returned the fixture rows cached under the same name."""
     def ids(seed):

@@ -306,12 +306,13 @@ def load_benchmark(
     of rows is bad. ``report.revision`` names the copy that was read.
     """
     if mode == "smoke":
-        from persona_judge.data.fixtures import FIXTURE_VERSION, write_fixture
+        from persona_judge.data.fixtures import fixture_fingerprint, write_fixture
 
         folder = local_copy(dataset, "smoke")
         record = read_revision_record(folder) if folder.is_dir() else None
-        if not _is_populated(folder) or (record or {}).get("fixture_version") != FIXTURE_VERSION:
-            write_fixture(dataset, folder)  # first use, or written by an older generator
+        if not _is_populated(folder) or \
+                (record or {}).get("fingerprint") != fixture_fingerprint(dataset):
+            write_fixture(dataset, folder)  # first use, or written by other generator code
         source = f"fixture copy of {repo_id(dataset)} (smoke run)"
     elif mode == "real":
         folder = download(dataset, offline=offline, revision=revision)

@@ -70,7 +70,8 @@ JUDGE_MODELS = (
     "meta-llama/Llama-3.1-70B-Instruct",
 )
 FIXTURE_SEED = 0
-# Bump when the generated rows change, so copies written by an older generator are rewritten.
+# The generator's format; a copy is also rewritten whenever its rows' fingerprint differs
+# from what this generator writes (fixture_fingerprint), so no edit can leave a stale copy.
 FIXTURE_VERSION = 2
 STYLES = ("brief", "detailed", "playful", "formal")
 _STYLE_TEXT = {
@@ -282,5 +283,17 @@ def write_fixture(dataset: str, folder: Path, seed: int = FIXTURE_SEED,
     (folder / "README.md").write_text(_CARD.format(repo=repo_id(dataset), seed=seed))
     write_revision_record(folder, repo_id=repo_id(dataset), fixture_seed=seed,
                           fixture_version=FIXTURE_VERSION,
+                          fingerprint=fixture_fingerprint(dataset, seed, n_users),
                           generator="persona_judge.data.fixtures")
     return folder
+
+
+def fixture_fingerprint(dataset: str, seed: int = 0, n_users: int | None = None) -> str:
+    """A hash of every row this generator writes (with the format version): a copy whose
+    record holds another fingerprint was written by other code and is regenerated."""
+    import hashlib
+    import json
+
+    rows = fixture_rows(dataset, seed=seed, n_users=n_users)
+    blob = json.dumps([FIXTURE_VERSION, rows], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

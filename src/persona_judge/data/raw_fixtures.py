@@ -362,7 +362,7 @@ def write_prism_fixture(folder: Path, seed: int = FIXTURE_SEED) -> str:
     _write_jsonl(folder / "survey.jsonl", prism_survey_rows(seed))
     _write_jsonl(folder / "conversations.jsonl", prism_conversation_rows(seed))
     (folder / "README.md").write_text(_PRISM_CARD.format(seed=seed))
-    return f"fixture (synthetic, seed {seed})"
+    return fixture_description("prism", seed)
 
 
 # -- Chatbot Arena -------------------------------------------------------------------------------
@@ -476,7 +476,21 @@ def write_arena_fixture(folder: Path, seed: int = FIXTURE_SEED) -> str:
     table = pa.Table.from_pylist(arena_vote_rows(seed), schema=_arena_schema())
     pq.write_table(table, folder / "data" / "train-00000-of-00001.parquet")
     (folder / "README.md").write_text(_ARENA_CARD.format(seed=seed))
-    return f"fixture (synthetic, seed {seed})"
+    return fixture_description("chatbot_arena", seed)
 
 
 FIXTURE_WRITERS = {"prism": write_prism_fixture, "chatbot_arena": write_arena_fixture}
+
+
+def fixture_description(name: str, seed: int = FIXTURE_SEED) -> str:
+    """``fixture (synthetic, seed 0, rows <fingerprint>)``: the fingerprint hashes every row
+    the generator writes, so a copy written by other generator code is regenerated."""
+    import hashlib
+
+    if name == "prism":
+        rows: list[Any] = [prism_survey_rows(seed), prism_conversation_rows(seed)]
+    else:
+        rows = [arena_vote_rows(seed)]
+    blob = json.dumps(rows, sort_keys=True, default=str)
+    fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return f"fixture (synthetic, seed {seed}, rows {fingerprint})"

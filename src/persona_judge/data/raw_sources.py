@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,11 +254,17 @@ def _fetch(source: RawSource, revision: str | None, folder: Path, endpoint: str 
     return commit
 
 
-def smoke_copy(name: str, writer: Callable[[Path], str]) -> RawCopy:
-    """The fixture copy of a raw source, written by ``writer(folder) -> description`` once."""
+def smoke_copy(name: str, writer: Callable[[Path], str], expected: str | None = None
+               ) -> RawCopy:
+    """The fixture copy of a raw source, written by ``writer(folder) -> description``: once,
+    and again whenever the copy's description differs from ``expected`` (other generator
+    code wrote it)."""
     source = raw_source(name)
     folder = raw_copy_dir(name, "smoke")
     record = read_record(folder)
+    if record is not None and expected is not None and record.get("commit") != expected:
+        shutil.rmtree(folder)  # generated data: replace it whole
+        record = None
     if record is None:
         folder.mkdir(parents=True, exist_ok=True)
         description = writer(folder)
@@ -272,7 +279,8 @@ def raw_copy(name: str, mode: Mode, revision: str | None = None, **download_args
     if mode == "smoke":
         from persona_judge.data import raw_fixtures
 
-        return smoke_copy(name, raw_fixtures.FIXTURE_WRITERS[name])
+        return smoke_copy(name, raw_fixtures.FIXTURE_WRITERS[name],
+                          raw_fixtures.fixture_description(name))
     if mode != "real":
         raise ValueError(f"mode must be 'real' or 'smoke', got {mode!r}")
     return download_raw(name, revision, **download_args)
