@@ -468,10 +468,11 @@ def _estimate(args: argparse.Namespace) -> int:
 
 def _check_study_settings(config: dict[str, Any]) -> None:
     """The settings ``estimate`` uses, checked up front so a typo is a one-line message."""
-    from persona_judge.data.benchmark import BENCHMARKS
+    from persona_judge.data.benchmark import BENCHMARKS, CONSTRUCTED
 
-    if config.get("dataset") not in BENCHMARKS:
-        raise SettingsError(f"setting dataset must be one of {', '.join(BENCHMARKS)}, got "
+    if config.get("dataset") not in (*BENCHMARKS, *CONSTRUCTED):
+        raise SettingsError(f"setting dataset must be one of {', '.join(BENCHMARKS)} or "
+                            f"{', '.join(CONSTRUCTED)}, got "
                             f"{config.get('dataset')!r}")
     for name in ("n_candidates", "m_candidates", "max_users"):
         value = config.get(name, 10)

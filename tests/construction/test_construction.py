@@ -206,3 +206,24 @@ def test_settings_from_flat_parameters():
         6, None, 0.9)
     with pytest.raises(ValueError, match="consensus_source"):
         ConstructionConfig(consensus_source="maybe")  # type: ignore[arg-type]
+
+
+def test_a_constructed_benchmark_is_a_dataset_every_chapter_can_load(built, monkeypatch,
+                                                                     tmp_path):
+    # chapters take `dataset: constructed_prism`; the study loader reads chapter 00's output
+    import shutil
+
+    from persona_judge import paths
+    from persona_judge.data.benchmark import DataUnavailableError, dataset_revision
+    from persona_judge.study.notebook import load_users
+
+    monkeypatch.setenv("PERSONA_JUDGE_DATA", str(tmp_path / "data"))
+    with pytest.raises(DataUnavailableError, match="00_benchmark_construction"):
+        load_users("constructed_prism", "smoke")
+    _, result, folder = built["prism"]
+    target = paths.data_dir() / "constructed" / "smoke" / "constructed_prism"
+    shutil.copytree(folder, target)
+    users = load_users("constructed_prism", "smoke")
+    assert users and {p.pair_id for u in users for p in (*u.train, *u.val, *u.test)} <= \
+        {p.pair_id for p in result.pairs}
+    assert dataset_revision("constructed_prism", "smoke").startswith("constructed (smoke, ")

@@ -76,12 +76,22 @@ class RevisionMismatchError(DataUnavailableError):
     """The local copy is not the revision the study pins; the message says how to fix it."""
 
 
+#: Benchmarks this study builds itself from the raw sources (chapter 00), loadable by name
+#: wherever a chapter takes ``dataset`` (``dataset: constructed_prism``).
+CONSTRUCTED = ("constructed_prism", "constructed_chatbot_arena")
+
+
+def is_constructed(dataset: str) -> bool:
+    return dataset in CONSTRUCTED
+
+
 def repo_id(dataset: str) -> str:
     try:
         return BENCHMARKS[dataset]
     except KeyError:
         raise SettingsError(
-            f"unknown dataset {dataset!r}; expected one of {', '.join(BENCHMARKS)}") from None
+            f"unknown dataset {dataset!r}; expected one of {', '.join(BENCHMARKS)} (or a "
+            f"benchmark chapter 00 built: {', '.join(CONSTRUCTED)})") from None
 
 
 def local_copy(dataset: str, mode: Mode) -> Path:
@@ -166,7 +176,18 @@ def revision_label(record: Mapping[str, Any] | None) -> str:
 
 
 def dataset_revision(dataset: str, mode: Mode) -> str:
-    """The revision of the local copy a load in ``mode`` reads (see :func:`revision_label`)."""
+    """The revision of the local copy a load in ``mode`` reads (see :func:`revision_label`);
+    for a constructed benchmark, a fingerprint of the construction's record."""
+    if is_constructed(dataset):
+        import hashlib
+
+        from persona_judge.construction.output import constructed_dir
+
+        record = constructed_dir(dataset.removeprefix("constructed_"), mode) / \
+            "construction.json"
+        if not record.is_file():
+            return f"constructed ({mode}): not built yet"
+        return f"constructed ({mode}, {hashlib.sha256(record.read_bytes()).hexdigest()[:12]})"
     return revision_label(read_revision_record(local_copy(dataset, mode)))
 
 
@@ -305,6 +326,9 @@ def load_benchmark(
     ``max_bad_row_share`` (a share, e.g. 0.02) the load fails if more than that share
     of rows is bad. ``report.revision`` names the copy that was read.
     """
+    if is_constructed(dataset):
+        return load_constructed_benchmark(dataset, mode, on_error=on_error,
+                                          max_bad_row_share=max_bad_row_share)
     if mode == "smoke":
         from persona_judge.data.fixtures import fixture_fingerprint, write_fixture
 
@@ -321,6 +345,30 @@ def load_benchmark(
         raise ValueError(f"mode must be 'real' or 'smoke', got {mode!r}")
     report = read_local_dataset(folder, source, on_error=on_error)
     report.revision = revision_label(read_revision_record(folder))
+    if on_error == "skip" and max_bad_row_share is not None:
+        check_bad_row_share(report, max_bad_row_share)
+    return report
+
+
+def load_constructed_benchmark(dataset: str, mode: Mode = "real", *, on_error: OnError = "raise",
+                               max_bad_row_share: float | None = None) -> LoadReport:
+    """A benchmark chapter 00 rebuilt from the raw sources, read like a published one.
+
+    ``constructed_<source>`` lives in ``<data>/constructed/<mode>/constructed_<source>``
+    (:func:`persona_judge.construction.output.constructed_dir`) in the published layout; a
+    missing one is an error saying how to build it.
+    """
+    from persona_judge.construction.output import constructed_dir
+
+    source = dataset.removeprefix("constructed_")
+    folder = constructed_dir(source, mode)
+    if not _is_populated(folder):
+        raise DataUnavailableError(
+            f"{dataset} has not been built in {mode} mode: no parquet files under {folder}. "
+            f"Build it first with chapter 00: `persona-judge run --only "
+            f"00_benchmark_construction -p mode={mode}`.")
+    report = read_local_dataset(folder, f"{dataset} ({mode} construction)", on_error=on_error)
+    report.revision = f"constructed by chapter 00 ({mode}) in {folder}"
     if on_error == "skip" and max_bad_row_share is not None:
         check_bad_row_share(report, max_bad_row_share)
     return report
