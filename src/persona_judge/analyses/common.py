@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Hashable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from persona_judge.data.records import UserSplit
-from persona_judge.errors import PersonaJudgeError
-from persona_judge.evaluation.predict import FitFailedError
+from persona_judge.evaluation.predict import fit_concurrently
 from persona_judge.method.artifact import SynthesizeMeArtifact
 from persona_judge.method.synthesizeme import SynthesizeMeConfig, fit_user
 
@@ -71,25 +70,11 @@ def fit_cells(cells: Mapping[Hashable, UserSplit], client: Any, config: Synthesi
     user and the cell; the calls of cells already fitted are in the client's cache, so a rerun
     repeats none of them.
     """
-    out: dict[Hashable, SynthesizeMeArtifact] = {}
-    with ThreadPoolExecutor(max_workers=max(1, max_workers),
-                            thread_name_prefix="fit-cell") as pool:
-        futures = {pool.submit(fit_user, split, client, config): key
-                   for key, split in cells.items()}
-        for future in as_completed(futures):
-            key = futures[future]
-            try:
-                out[key] = future.result()
-            except PersonaJudgeError as exc:
-                for other in futures:
-                    other.cancel()
-                raise FitFailedError(f"Fitting {what} failed for user "
-                                     f"{cells[key].user_id!r} (cell {key!r}): {exc}") from exc
-            except BaseException:
-                for other in futures:
-                    other.cancel()
-                raise
-    return {key: out[key] for key in cells}
+    return fit_concurrently(
+        {key: partial(fit_user, split, client, config) for key, split in cells.items()},
+        failed=lambda key: f"Fitting {what} failed for user {cells[key].user_id!r} "
+                           f"(cell {key!r})",
+        max_workers=max_workers, thread_name="fit-cell")
 
 
 def save_study(folder: str | Path, tables: Mapping[str, pd.DataFrame],

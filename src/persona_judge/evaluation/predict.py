@@ -19,10 +19,11 @@ one batch for all of them, one record each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -31,6 +32,9 @@ from persona_judge.data.records import Preference, UserSplit
 from persona_judge.errors import PersonaJudgeError
 from persona_judge.evaluation.protocol import PreferenceMethod
 from persona_judge.method.judge import ORDERS, Order, correct_letter
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
 class FitFailedError(PersonaJudgeError):
@@ -58,31 +62,31 @@ class JudgmentRecord:
         return asdict(self)
 
 
-def fit_users(method: PreferenceMethod, user_splits: Sequence[UserSplit], client: Any, *,
-              max_workers: int = 4, progress: bool = True) -> dict[str, Any]:
-    """Fit ``method`` on each user (concurrently); ``{user_id: state}`` in input order.
+def fit_concurrently(jobs: Mapping[K, Callable[[], T]], *, failed: Callable[[K], str],
+                     max_workers: int = 4, progress: bool = False, desc: str = "fit",
+                     thread_name: str = "fit") -> dict[K, T]:
+    """Run fit ``jobs`` (key -> no-argument function) on a thread pool; ``{key: result}``
+    in the jobs' order.
 
-    A user whose fit raises stops the run with an error naming the user; the
-    LLM calls of users already fitted are in the client's cache, so a rerun
-    repeats none of them.
+    A job that stops on an expected problem (:class:`~persona_judge.errors.PersonaJudgeError`:
+    bad data, a dead endpoint) stops the rest with a :class:`FitFailedError` whose message
+    starts with ``failed(key)``; anything else is a bug and keeps its own type and traceback.
+    The LLM calls of jobs already finished are in the client's cache, so a rerun repeats none.
     """
-    states: dict[str, Any] = {}
+    done: dict[K, T] = {}
     with ThreadPoolExecutor(max_workers=max(1, max_workers),
-                            thread_name_prefix="fit-user") as pool:
-        futures = {pool.submit(method.fit, u, client): u.user_id for u in user_splits}
-        bar = tqdm(total=len(futures), desc=f"fit {method.name}", disable=not progress)
+                            thread_name_prefix=thread_name) as pool:
+        futures = {pool.submit(job): key for key, job in jobs.items()}
+        bar = tqdm(total=len(futures), desc=desc, disable=not progress)
         try:
             for future in as_completed(futures):
-                user_id = futures[future]
+                key = futures[future]
                 try:
-                    states[user_id] = future.result()
+                    done[key] = future.result()
                 except PersonaJudgeError as exc:
-                    # an expected problem (bad data, dead endpoint): name the user; anything
-                    # else is a bug and keeps its own type and traceback
                     for other in futures:
                         other.cancel()
-                    raise FitFailedError(
-                        f"Fitting {method.name} failed for user {user_id!r}: {exc}") from exc
+                    raise FitFailedError(f"{failed(key)}: {exc}") from exc
                 except BaseException:
                     for other in futures:
                         other.cancel()
@@ -90,7 +94,21 @@ def fit_users(method: PreferenceMethod, user_splits: Sequence[UserSplit], client
                 bar.update(1)
         finally:
             bar.close()
-    return {u.user_id: states[u.user_id] for u in user_splits}
+    return {key: done[key] for key in jobs}
+
+
+def fit_users(method: PreferenceMethod, user_splits: Sequence[UserSplit], client: Any, *,
+              max_workers: int = 4, progress: bool = True) -> dict[str, Any]:
+    """Fit ``method`` on each user (concurrently); ``{user_id: state}`` in input order.
+
+    A user whose fit stops on an expected problem stops the run with an error naming the
+    user (:func:`fit_concurrently`).
+    """
+    return fit_concurrently(
+        {u.user_id: partial(method.fit, u, client) for u in user_splits},
+        failed=lambda user_id: f"Fitting {method.name} failed for user {user_id!r}",
+        max_workers=max_workers, progress=progress, desc=f"fit {method.name}",
+        thread_name="fit-user")
 
 
 def prompt_content(method: PreferenceMethod, state: Any) -> tuple[str, str]:
