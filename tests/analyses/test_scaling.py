@@ -143,6 +143,13 @@ def test_run_scaling_judges_the_default_once_per_user_and_repeats_it_at_every_k(
         assert len(per_cell) == n_cells
         expected = {"big": 4, "small": 6}  # both orders of every test pair
         assert all(per_cell[key] == expected[key[0]] for key in per_cell.index)
+        # each fit's rows carry how many draws the fit stands for
+        stands_for = {(c.user_id, c.k, c.draw): len(c.draws.split())
+                      for c in result.cells.itertuples()}
+        assert all(r.n_draws == stands_for[(r.user_id, r.k, r.draw)]
+                   for r in rows.itertuples())
+    assert (frame[frame["method"] == scaling.MEMORY]["n_draws"] == 2).any()  # k=4: merged
+    assert (default["n_draws"] == design.seeds_per_k).all()
     # correctness is scored against the slot of the chosen reply
     assert (frame["correct"] == ((frame["choice"] == "A") & (frame["order"] == "chosen_first")
                                  | (frame["choice"] == "B") & (frame["order"] ==

@@ -14,10 +14,21 @@ pairs once (seeded by the study seed, the user and d) and takes the first ``k_tr
 one at every smaller k. Kept pairs stay in their original order, so at k = n the fit is
 exactly the full fit of chapter 05 (same requests, served from the cache). A user
 contributes at every k of the grid up to their pool size; draws that give the same subset
-(always at k = n, often at k = 1) are fitted once and counted once (the ``draws`` column
-lists the draws merged), so identical fits never weigh twice in the statistics. Users with
+(always at k = n, often at k = 1) are fitted once (the ``draws`` column lists the draws
+merged, the judgments' ``n_draws`` column how many draws a fit stands for). Users with
 a pool smaller than ``min_preferences`` can be left out first: ``min_preferences =
 max(k_grid)`` gives a balanced design in which every user takes part at every k.
+
+**Every user weighs the same at every k** (:func:`user_weights`), by weights, not
+duplication: within a (method, user, k), a judgment of a fit weighs the number of draws the
+fit stands for (so a subset that came out identical in all draws weighs as much as
+``seeds_per_k`` different ones, and the default judge, judged once, as much as the fits),
+and the weights of each (method, user, k) sum to one. So a user at the limit of their pool,
+a user with more test pairs and the default judge count exactly as much as anyone else:
+the by-k accuracy is the mean of the users' accuracies (the macro mean of chapter 05's
+"three ways" table, not its pooled accuracy), and :func:`gee_slope`, :func:`first_k_above`
+and :func:`difference_by_k` use the same weights. Only which users reach a k (their pool
+sizes) changes with k; the default judge's slope shows what that does.
 
 At each (user, k, draw) cell, **SynthesizeMe** (persona + demos, the chapter's settings) is
 fitted on the subset and **Memory** (:mod:`~persona_judge.baselines.memory`, the baseline of
@@ -28,15 +39,24 @@ unparseable answers are wrong.
 
 **Statistics** (small pure functions, tested against statsmodels and hand computations):
 
-* :func:`accuracy_by_k` — accuracy per method and k, with a percentile bootstrap CI that
-  resamples **users** (a user's draws, pairs and orders are not independent);
+* :func:`accuracy_by_k` — accuracy per method and k (the mean over users, each weighing
+  the same), with a percentile bootstrap CI that resamples **users** (a user's draws, pairs
+  and orders are not independent);
 * :func:`difference_by_k` — a method minus the default judge on the same judgments, paired,
   with the same user bootstrap;
-* :func:`gee_slope` — a **logistic GEE** of correctness on k, clustered by user with an
-  exchangeable working correlation (``statsmodels``), reported as the **average marginal
-  effect** of one more preference in accuracy points with its delta-method CI; the
+* :func:`gee_slope` — a **logistic GEE** of correctness on k, clustered by user
+  (``statsmodels``), weighted by :func:`user_weights`, reported as the **average marginal
+  effect** of one more preference in accuracy points with its delta-method CI. The working
+  correlation is *independence*: the estimate is the weighted logistic regression and the
+  interval the cluster-robust (sandwich) one over users. (Row weights and an exchangeable
+  working correlation do not combine soundly: statsmodels' weighted exchangeable fit gives
+  a non-zero slope in a two-user design where nothing depends on k.) The
   default judge's own slope is the check on composition (it learns nothing from k, so any
-  slope it shows comes from which users remain at large k);
+  slope it shows comes from which users remain at large k). A slope that is 0 by
+  construction (every user's judgments the same at every k, and every user at every k:
+  the default judge in a balanced design) is reported as exactly 0 with the note
+  :data:`ZERO_BY_DESIGN`, without fitting (the fit would only show a degenerate
+  interval and a numerical warning);
 * :func:`first_k_above` — the smallest k at which a method's CI lies entirely above the
   default judge's (the brief's criterion; conservative), and :func:`first_k_difference_above`
   — the smallest k at which the paired difference's CI lies above zero.
@@ -78,6 +98,10 @@ METHODS = (SYNTHESIZEME, MEMORY, DEFAULT)
 PAPER_SLOPE = 0.8
 #: The paper's claim about small k: this many preferences already beat the baselines.
 PAPER_FIRST_K = 5
+#: The note of the default judge's slope when it is exactly 0 by construction
+#: (:func:`gee_slope`), and of any other method's whose judgments do not change with k.
+ZERO_BY_DESIGN = "0 by design"
+ZERO_EXACTLY = "0 exactly"
 
 #: The chapter's parameters that shape the design, with the chapter's defaults.
 DESIGN_DEFAULTS: dict[str, Any] = {
@@ -198,8 +222,11 @@ def cells_frame(cells: Sequence[ScalingCell]) -> pd.DataFrame:
 class ScalingResults:
     """The fits, every test judgment (one row per method, user, k, draw, pair and order), spend.
 
-    ``judgments`` columns: method, user_id, k, draw, pair_id, order, choice, correct, failure.
-    The default judge's rows of a user repeat at every k the user reaches (one set of calls).
+    ``judgments`` columns: method, user_id, k, draw, n_draws, pair_id, order, choice,
+    correct, failure. ``n_draws`` is how many of the design's draws a row stands for (a fit
+    of a subset several draws gave; the default judge stands for all ``seeds_per_k``); the
+    statistics weigh by it (:func:`user_weights`). The default judge's rows of a user repeat
+    at every k the user reaches (one set of calls).
     """
 
     cells: pd.DataFrame
@@ -215,9 +242,9 @@ class ScalingResults:
 
 
 def _rows(method: str, cell: tuple[str, int, int], jobs: Sequence[tuple[Any, str]],
-          judgments: Sequence[Any]) -> list[dict[str, Any]]:
+          judgments: Sequence[Any], n_draws: int) -> list[dict[str, Any]]:
     user_id, k, draw = cell
-    return [{"method": method, "user_id": user_id, "k": k, "draw": draw,
+    return [{"method": method, "user_id": user_id, "k": k, "draw": draw, "n_draws": n_draws,
              "pair_id": pref.pair_id, "order": order, "choice": j.choice,
              "correct": j.choice == correct_letter(order), "failure": j.failure}
             for (pref, order), j in zip(jobs, judgments, strict=True)]
@@ -239,13 +266,17 @@ def run_scaling(users: Sequence[UserSplit], client: Any, config: SynthesizeMeCon
                               max_workers=max_workers)
     rows: list[dict[str, Any]] = []
 
+    n_draws = {c.key: len(c.draws) for c in cells}
+
     def judge(method: str, batch: list[tuple[tuple[str, int, int], list, list]]) -> None:
         requests = [r for _, _, reqs in batch for r in reqs]
         with log.stage(f"judge test pairs: {method}", client):
             judgments = client.judge_many(requests, desc=f"judge {method}") if requests else []
         at = 0
         for cell, jobs, reqs in batch:
-            rows.extend(_rows(method, cell, jobs, judgments[at: at + len(reqs)]))
+            rows.extend(_rows(method, cell, jobs, judgments[at: at + len(reqs)],
+                              n_draws.get(cell, design.seeds_per_k)
+                              if method != DEFAULT else design.seeds_per_k))
             at += len(reqs)
 
     def jobs_of(user: UserSplit) -> list[tuple[Any, str]]:
@@ -281,22 +312,46 @@ def run_scaling(users: Sequence[UserSplit], client: Any, config: SynthesizeMeCon
     rows = [r for r in rows if r["method"] != DEFAULT]
     for r in default_rows:
         rows.extend({**r, "k": k} for k in reached[r["user_id"]])
-    judgments = pd.DataFrame(rows, columns=["method", "user_id", "k", "draw", "pair_id",
-                                            "order", "choice", "correct", "failure"])
+    judgments = pd.DataFrame(rows, columns=["method", "user_id", "k", "draw", "n_draws",
+                                            "pair_id", "order", "choice", "correct",
+                                            "failure"])
     return ScalingResults(cells_frame(cells), judgments, log.table(), artifacts)
 
 
 # -- statistics ------------------------------------------------------------------------------
+def user_weights(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's weight: every (method, user, k) sums to one, rows within it weigh by
+    ``n_draws`` (the draws their fit stands for; 1 where the column is absent).
+
+    So every user counts the same at every k, whatever their number of test pairs, of
+    distinct subsets, or (for the default judge) of fits: a weighted mean over one
+    (method, k) is the mean of the users' accuracies.
+    """
+    draws = (frame["n_draws"].astype(float) if "n_draws" in frame
+             else pd.Series(1.0, index=frame.index))
+    keys = [frame["method"].astype(str), frame["user_id"].astype(str), frame["k"]]
+    return (draws / draws.groupby(keys).transform("sum")).to_numpy(dtype=float)
+
+
+def _per_user(values: np.ndarray, weights: np.ndarray, users: pd.Series) -> pd.Series:
+    """Each user's weighted mean of ``values`` (weights sum to one per user)."""
+    return pd.Series(values * weights, index=users.to_numpy()).groupby(level=0,
+                                                                        sort=False).sum()
+
+
 def accuracy_by_k(frame: pd.DataFrame, *, confidence: float = 0.95,
                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
-    """Accuracy (%) per method and k, with a bootstrap CI resampling users."""
+    """Accuracy (%) per method and k: the mean of the users' accuracies (each user weighs
+    the same, :func:`user_weights`), with a bootstrap CI resampling users."""
+    frame = frame.assign(_w=user_weights(frame))
     out = []
     for (method, k), group in frame.groupby(["method", "k"], sort=True):
-        correct = group["correct"].to_numpy(dtype=float)
-        low, high = bootstrap_ci(correct, clusters=group["user_id"].astype(str).tolist(),
-                                 confidence=confidence, n_resamples=n_resamples, seed=seed)
-        out.append({"method": method, "k": int(k), "n_users": group["user_id"].nunique(),
-                    "n_judgments": len(group), "accuracy": 100 * correct.mean(),
+        per_user = _per_user(group["correct"].to_numpy(dtype=float), group["_w"].to_numpy(),
+                             group["user_id"].astype(str))
+        low, high = bootstrap_ci(per_user.to_numpy(), confidence=confidence,
+                                 n_resamples=n_resamples, seed=seed)
+        out.append({"method": method, "k": int(k), "n_users": len(per_user),
+                    "n_judgments": len(group), "accuracy": 100 * per_user.mean(),
                     "ci_low": 100 * low, "ci_high": 100 * high})
     return pd.DataFrame(out, columns=["method", "k", "n_users", "n_judgments", "accuracy",
                                       "ci_low", "ci_high"])
@@ -308,21 +363,26 @@ def difference_by_k(frame: pd.DataFrame, method: str, reference: str = DEFAULT, 
     """``method`` minus ``reference`` per k, in points, on the same (user, pair, order).
 
     Each of the method's judgments (every draw) is paired with the reference's judgment of
-    the same pair in the same order; the CI resamples users.
+    the same pair in the same order; each user's difference is weighted by the method's
+    :func:`user_weights` and users count the same; the CI resamples users.
     """
     keys = ["user_id", "k", "pair_id", "order"]
     ref = frame[frame["method"] == reference]
     if ref.duplicated(keys).any():
         raise ValueError(f"{reference!r} must have one judgment per user, k, pair and order")
-    both = frame[frame["method"] == method].merge(
+    mine = frame[frame["method"] == method]
+    both = mine.assign(_w=user_weights(mine)).merge(
         ref[[*keys, "correct"]], on=keys, how="inner", suffixes=("", "_ref"))
+    # rows the reference lacks are dropped: renormalise each user's weights
+    both["_w"] = both["_w"] / both.groupby(["user_id", "k"])["_w"].transform("sum")
     out = []
     for k, group in both.groupby("k", sort=True):
         diff = group["correct"].to_numpy(dtype=float) - group["correct_ref"].to_numpy(float)
-        low, high = bootstrap_ci(diff, clusters=group["user_id"].astype(str).tolist(),
-                                 confidence=confidence, n_resamples=n_resamples, seed=seed)
-        out.append({"k": int(k), "n_users": group["user_id"].nunique(),
-                    "difference": 100 * diff.mean(), "ci_low": 100 * low,
+        per_user = _per_user(diff, group["_w"].to_numpy(), group["user_id"].astype(str))
+        low, high = bootstrap_ci(per_user.to_numpy(), confidence=confidence,
+                                 n_resamples=n_resamples, seed=seed)
+        out.append({"k": int(k), "n_users": len(per_user),
+                    "difference": 100 * per_user.mean(), "ci_low": 100 * low,
                     "ci_high": 100 * high})
     return pd.DataFrame(out, columns=["k", "n_users", "difference", "ci_low", "ci_high"])
 
@@ -346,18 +406,57 @@ class SlopeEstimate:
     note: str = ""
 
 
-def gee_slope(frame: pd.DataFrame, *, confidence: float = 0.95) -> SlopeEstimate:
-    """Logistic GEE of ``correct`` on ``k``, clustered by ``user_id`` (exchangeable).
+def _gee_data(frame: pd.DataFrame) -> pd.DataFrame:
+    weights = user_weights(frame)
+    return pd.DataFrame({"correct": frame["correct"].astype(float).to_numpy(),
+                         "k": frame["k"].astype(float).to_numpy(),
+                         "user_id": frame["user_id"].astype(str).to_numpy(),
+                         # mean 1: equal weights give exactly the unweighted fit
+                         "weight": weights * len(weights) / weights.sum()})
 
-    Returns the average marginal effect of one more preference, in accuracy points, with
-    its delta-method CI (statsmodels ``get_margeff``). Rows should come from one method.
-    """
+
+def _fit_gee(data: pd.DataFrame) -> Any:
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
 
-    data = pd.DataFrame({"correct": frame["correct"].astype(float).to_numpy(),
-                         "k": frame["k"].astype(float).to_numpy(),
-                         "user_id": frame["user_id"].astype(str).to_numpy()})
+    return smf.gee("correct ~ k", groups="user_id", data=data, family=sm.families.Binomial(),
+                   cov_struct=sm.cov_struct.Independence(), weights=data["weight"]).fit()
+
+
+def zero_by_design(frame: pd.DataFrame) -> bool:
+    """True when the slope on k is exactly 0 by construction: every user reaches every k of
+    ``frame`` and has the very same judgments (pair, order, outcome, weight) at each.
+
+    The default judge in a balanced design is the case: it is judged once per user and its
+    judgments stand at every k. Then the GEE's slope equation is the intercept's times the
+    mean k, so the fitted slope is 0 for any working correlation.
+    """
+    if not {"pair_id", "order"} <= set(frame.columns) or frame["k"].nunique() < 2:
+        return False
+    ks = set(frame["k"])
+    data = frame.assign(_w=user_weights(frame).round(12))  # as equal as floats allow
+    for _, group in data.groupby("user_id", sort=False):
+        if set(group["k"]) != ks:
+            return False
+        seen = {tuple(sorted(zip(g["pair_id"].astype(str), g["order"].astype(str),
+                                 g["correct"].astype(bool), g["_w"], strict=True)))
+                for _, g in group.groupby("k")}
+        if len(seen) > 1:
+            return False
+    return True
+
+
+def gee_slope(frame: pd.DataFrame, *, confidence: float = 0.95) -> SlopeEstimate:
+    """Logistic GEE of ``correct`` on ``k``, clustered by ``user_id`` (independence working
+    correlation, robust interval), weighted so that every user counts the same at every k
+    (:func:`user_weights`).
+
+    Returns the average marginal effect of one more preference, in accuracy points, with
+    its delta-method CI (statsmodels ``get_margeff``). Rows should come from one method.
+    A slope that is 0 by construction (:func:`zero_by_design`) is returned as 0 with
+    p = 1, no interval and the note :data:`ZERO_BY_DESIGN`, without fitting.
+    """
+    data = _gee_data(frame)
     n_users, n = data["user_id"].nunique(), len(data)
     nan = float("nan")
     why = ""
@@ -369,11 +468,14 @@ def gee_slope(frame: pd.DataFrame, *, confidence: float = 0.95) -> SlopeEstimate
         why = "one user: clustering by user needs at least two"
     if why:
         return SlopeEstimate(nan, nan, nan, nan, nan, nan, n_users, n, why)
-    model = smf.gee("correct ~ k", groups="user_id", data=data, family=sm.families.Binomial(),
-                    cov_struct=sm.cov_struct.Exchangeable())
+    if zero_by_design(frame):
+        default = "method" in frame and set(frame["method"]) == {DEFAULT}
+        return SlopeEstimate(0.0, nan, nan, 1.0, 0.0, nan, n_users, n,
+                             f"{ZERO_BY_DESIGN if default else ZERO_EXACTLY}: every user has "
+                             "the same judgments at every k")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fitted = model.fit()
+        fitted = _fit_gee(data)
         margins = fitted.get_margeff(at="overall", method="dydx")
     alpha = 1 - confidence
     low, high = margins.conf_int(alpha=alpha)[0]
@@ -381,6 +483,20 @@ def gee_slope(frame: pd.DataFrame, *, confidence: float = 0.95) -> SlopeEstimate
     return SlopeEstimate(100 * float(margins.margeff[0]), 100 * float(low), 100 * float(high),
                          float(margins.pvalues[0]), float(fitted.params["k"]),
                          float(fitted.bse["k"]), n_users, n, note)
+
+
+def slope_text(slope: float, low: float, high: float, note: str = "") -> str:
+    """A slope for the chapter's table: ``+0.8 [+0.2, +1.4]``, ``0 by design``, ``0 exactly
+    (no judgment changes with k)``, or ``– (why)`` when there is none."""
+    from persona_judge.analyses.common import signed_ci
+
+    if note.startswith(ZERO_BY_DESIGN):
+        return ZERO_BY_DESIGN
+    if note.startswith(ZERO_EXACTLY):
+        return f"{ZERO_EXACTLY} (no judgment changes with k)"
+    if slope != slope:
+        return f"– ({note})" if note else "–"
+    return signed_ci(slope, low, high)
 
 
 def slope_table(frame: pd.DataFrame, methods: Sequence[str] = METHODS, *,
@@ -436,18 +552,15 @@ def by_k_wide(by_k: pd.DataFrame, methods: Sequence[str] = METHODS) -> pd.DataFr
 
 
 def fitted_curve(frame: pd.DataFrame, ks: Sequence[float]) -> np.ndarray:
-    """The GEE's population-average accuracy (%) at each k (for drawing the fitted line)."""
-    import statsmodels.api as sm
-    import statsmodels.formula.api as smf
-
-    data = pd.DataFrame({"correct": frame["correct"].astype(float).to_numpy(),
-                         "k": frame["k"].astype(float).to_numpy(),
-                         "user_id": frame["user_id"].astype(str).to_numpy()})
+    """The GEE's population-average accuracy (%) at each k (for drawing the fitted line);
+    the same weighted fit as :func:`gee_slope`."""
+    if zero_by_design(frame):
+        flat = 100 * float(np.average(frame["correct"].astype(float),
+                                      weights=user_weights(frame)))
+        return np.full(len(ks), flat)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = smf.gee("correct ~ k", groups="user_id", data=data,
-                         family=sm.families.Binomial(),
-                         cov_struct=sm.cov_struct.Exchangeable()).fit()
+        fitted = _fit_gee(_gee_data(frame))
     eta = fitted.params["Intercept"] + fitted.params["k"] * np.asarray(ks, dtype=float)
     return 100 / (1 + np.exp(-eta))
 

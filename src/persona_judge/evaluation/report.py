@@ -7,18 +7,21 @@ data file of :mod:`persona_judge.evaluation.paper`).
 
 ``unit`` is what the bootstrap resamples:
 
-* ``"pair"`` (default): a test pair with both its orders — the two judgments of
-  one pair are not independent, so they stay together;
-* ``"user"``: whole users (for pooled accuracy: the CI then reflects which
-  users happened to be sampled, the widest and most honest for a claim about
-  users in general);
+* ``"user"`` (default for pooled accuracy and differences): whole users. The study's
+  claims are about users, and users differ in how predictable they are, so only this
+  interval covers the population accuracy at its nominal rate (in simulation a
+  pair-level 95% interval covered it 69–78% of the time when users differ; the
+  user-level one about 95%: ``tests/evaluation/test_user_level_coverage.py``);
+* ``"pair"``: a test pair with both its orders — the two judgments of one pair are not
+  independent, so they stay together; it ignores that one user's pairs share a taste;
 * ``"judgment"``: every judgment on its own (the plain bootstrap; narrowest).
 
 Per-user CIs cannot resample users, so ``"user"`` falls back to ``"pair"`` there.
 :func:`accuracy_table` shows all three side by side with the per-user macro mean;
-:func:`comparisons_table` tests method differences on per-pair and per-user
-outcomes with Holm's adjustment. Seeds are fixed per call, so tables are
-reproducible.
+:func:`comparisons_table` tests method differences on per-user outcomes (the unit of the
+difference's interval) and per-pair outcomes, with Holm's adjustment. A comparison with a
+single user (or pair) is "not testable (1 unit)": its p-value is NaN, its note says so,
+and Holm's family leaves it out. Seeds are fixed per call, so tables are reproducible.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from persona_judge.evaluation.stats import (
     paired_bootstrap_difference,
     paired_permutation_test,
     unit_means,
+    unit_sums,
 )
 
 Unit = Literal["pair", "user", "judgment"]
@@ -67,9 +71,13 @@ def per_user_accuracy(frame: pd.DataFrame, *, unit: Unit = "pair", confidence: f
                                        "ci_low", "ci_high"])
 
 
-def pooled_accuracy(frame: pd.DataFrame, *, unit: Unit = "pair", confidence: float = 0.95,
+def pooled_accuracy(frame: pd.DataFrame, *, unit: Unit = "user", confidence: float = 0.95,
                     n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
-    """One row per method: accuracy over all judgments of all users, with its CI (percent)."""
+    """One row per method: accuracy over all judgments of all users, with its CI (percent).
+
+    The CI resamples ``unit`` (default whole users; NaN with a single user); ``ci_unit``
+    says which.
+    """
     rows = []
     for method, group in frame.groupby("method", sort=False):
         ci = accuracy_ci(group["correct"].to_numpy(), clusters=cluster_ids(group, unit),
@@ -127,14 +135,19 @@ def paired_judgments(frame: pd.DataFrame, method_a: str, method_b: str) -> pd.Da
     return both
 
 
-def compare_methods(frame: pd.DataFrame, method_a: str, method_b: str, *, unit: Unit = "pair",
+def compare_methods(frame: pd.DataFrame, method_a: str, method_b: str, *, unit: Unit = "user",
                     confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
                     seed: int = 0) -> dict[str, float | int | str]:
     """Method A vs B on the same judgments, paired.
 
-    The difference in accuracy gets a paired bootstrap CI resampling ``unit``; the
-    sign-flip permutation test is run on per-pair differences (each pair's two orders
-    averaged) and on per-user differences. Neither treats the two orders as independent.
+    ``difference`` is pooled accuracy(A) − accuracy(B), with a paired bootstrap CI
+    resampling ``unit`` (default whole users; ``ci_unit``). The sign-flip permutation test
+    is run per user and per pair, on each unit's **summed** difference in correct
+    judgments, so that its statistic is the very difference shown (a user with more
+    judgments weighs more, as in the pooled accuracy); per pair the two orders are summed,
+    never counted as independent evidence. ``p (user)`` is the test on the interval's unit
+    when ``unit="user"``. A single unit is not testable: p is NaN and ``user test`` /
+    ``pair test`` says ``"not testable (1 unit)"``.
     """
     both = paired_judgments(frame, method_a, method_b)
     a, b = both["correct_a"].to_numpy(dtype=float), both["correct_b"].to_numpy(dtype=float)
@@ -146,24 +159,49 @@ def compare_methods(frame: pd.DataFrame, method_a: str, method_b: str, *, unit: 
         "difference": 100 * diff.difference, "ci_low": 100 * diff.low,
         "ci_high": 100 * diff.high, "ci_unit": unit}
     for test_unit in ("pair", "user"):
-        per_unit = unit_means(a - b, cluster_ids(both, test_unit) or [])
+        units = cluster_ids(both, test_unit) or []
+        per_unit = unit_sums(a - b, units)
         test = paired_permutation_test(per_unit, n_resamples=n_resamples, seed=seed)
         out[f"{test_unit}s differing"] = test.n_nonzero
         out[f"{test_unit}s"] = test.n_units
         out[f"p ({test_unit})"] = test.pvalue
+        out[f"{test_unit} test"] = test.note
     return out
 
 
 def comparisons_table(frame: pd.DataFrame, comparisons: Sequence[tuple[str, str]], *,
-                      unit: Unit = "pair", confidence: float = 0.95,
+                      unit: Unit = "user", confidence: float = 0.95,
                       n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
-    """Several paired comparisons, with Holm-adjusted p-values over the family shown."""
+    """Several paired comparisons, with Holm-adjusted p-values over the family shown.
+
+    Comparisons that cannot be tested (a single unit) keep p = NaN and their note, and do
+    not count in Holm's family.
+    """
     table = pd.DataFrame([compare_methods(frame, a, b, unit=unit, confidence=confidence,
                                           n_resamples=n_resamples, seed=seed)
                           for a, b in comparisons])
     for test_unit in ("pair", "user"):
         table[f"p ({test_unit}, Holm)"] = holm(table[f"p ({test_unit})"].tolist())
     return table
+
+
+def p_text(pvalue: float, note: str = "") -> str:
+    """A p-value for a table, or the reason there is none (``"not testable (1 unit)"``)."""
+    from persona_judge.study.display import p_value
+
+    if note:
+        return note
+    return p_value(pvalue)
+
+
+def difference_text(difference: float, low: float, high: float) -> str:
+    """``+5.6 [−2.0, +13.1]`` (a difference in points with its interval; no interval: the
+    difference alone)."""
+    from persona_judge.study.display import signed
+
+    if pd.isna(low) or pd.isna(high):
+        return signed(difference)
+    return f"{signed(difference)} [{signed(low)}, {signed(high)}]"
 
 
 def beside_paper(pooled: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:

@@ -20,7 +20,11 @@ in accuracy are tested with a sign-flip permutation test
 (:func:`paired_permutation_test`, ``scipy.stats.permutation_test``; exact when
 2^units ≤ ``n_resamples``), so the two orders of a pair are never counted as
 independent evidence. Several comparisons at once are adjusted with Holm's method
-(:func:`holm`, statsmodels). McNemar's test (:func:`mcnemar_test`) is kept for
+(:func:`holm`, statsmodels; a comparison with no p-value, see below, is left out of the
+family). A single unit cannot be tested (its one sign flip is the whole null
+distribution): :func:`paired_permutation_test` then returns p = NaN with
+``note = "not testable (1 unit)"`` (:data:`NOT_TESTABLE_ONE_UNIT`), which tables show in
+place of a p-value. McNemar's test (:func:`mcnemar_test`) is kept for
 callers that do have independent paired binary outcomes.
 """
 
@@ -34,6 +38,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 DEFAULT_RESAMPLES = 10_000
+#: What a table shows instead of a p-value when a paired test has a single unit.
+NOT_TESTABLE_ONE_UNIT = "not testable (1 unit)"
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,11 @@ class PairedTest:
     n_units: int
     n_nonzero: int     # units where the two methods differ (the discordant ones)
     exact: bool
+    note: str = ""     # why there is no p-value (NaN), e.g. NOT_TESTABLE_ONE_UNIT
+
+    @property
+    def testable(self) -> bool:
+        return not self.note
 
 
 def paired_permutation_test(differences: Sequence[float] | np.ndarray, *,
@@ -180,11 +191,15 @@ def paired_permutation_test(differences: Sequence[float] | np.ndarray, *,
     """Two-sided test that the mean per-unit difference is zero, flipping signs of units.
 
     Exact (every sign assignment) when ``2**n_units <= n_resamples``. Units with no
-    difference carry no evidence; with none at all the p-value is 1.
+    difference carry no evidence; with none at all the p-value is 1. A single unit is
+    not testable: p is NaN and ``note`` says so (:data:`NOT_TESTABLE_ONE_UNIT`).
     """
     d = _as_array(differences, "differences")
     nonzero = int(np.count_nonzero(d))
     exact = 2 ** len(d) <= n_resamples
+    if len(d) < 2:
+        return PairedTest(float(d.mean()), float("nan"), len(d), nonzero, exact,
+                          NOT_TESTABLE_ONE_UNIT)
     if nonzero == 0:
         return PairedTest(0.0, 1.0, len(d), 0, exact)
     result = sps.permutation_test((d,), np.mean, permutation_type="samples",
@@ -199,8 +214,21 @@ def unit_means(values: Sequence[float] | np.ndarray, units: Sequence[object]) ->
     return sums / sizes
 
 
+def unit_sums(values: Sequence[float] | np.ndarray, units: Sequence[object]) -> np.ndarray:
+    """Sum of ``values`` within each unit, units in order of first appearance."""
+    sums, _ = _cluster_sums(_as_array(values, "values"), units)
+    return sums
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values for a family of comparisons (statsmodels ``multipletests``)."""
-    if len(pvalues) == 0:
-        return []
-    return [float(p) for p in multipletests(list(pvalues), method="holm")[1]]
+    """Holm-adjusted p-values for a family of comparisons (statsmodels ``multipletests``).
+
+    A NaN p-value (a comparison that could not be tested) stays NaN and is not counted in
+    the family.
+    """
+    arr = np.asarray(list(pvalues), dtype=float)
+    out = np.full(arr.shape, np.nan)
+    tested = ~np.isnan(arr)
+    if tested.any():
+        out[tested] = multipletests(arr[tested], method="holm")[1]
+    return [float(p) for p in out]
