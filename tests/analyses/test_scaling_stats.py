@@ -262,3 +262,20 @@ def test_the_default_judges_slope_in_a_balanced_design_is_0_by_design(recwarn):
     flipped = flipped.reset_index(drop=True)
     flipped.loc[len(base) * 3, "correct"] = not flipped.loc[len(base) * 3, "correct"]
     assert first is not None and not scaling.zero_by_design(flipped)
+
+
+def test_a_slope_is_exactly_0_when_merged_and_separate_fits_judge_alike():
+    # Memory in a smoke run: at k = 1 one fit stands for both draws, at k = 3 two fits, and
+    # every fit judges alike; weighted, the data is the same at every k
+    base = _simulated(n_users=5, seed=9)
+    base = base[base["k"] == 1].assign(method=scaling.MEMORY)
+    merged = base.assign(k=1, n_draws=2)
+    separate = pd.concat([base.assign(k=3, draw=d, n_draws=1) for d in (0, 1)])
+    frame = pd.concat([merged, separate], ignore_index=True)
+    assert scaling.zero_by_design(frame)
+    est = scaling.gee_slope(frame)
+    assert est.slope == 0.0 and est.note.startswith(scaling.ZERO_EXACTLY)
+    assert scaling.slope_text(est.slope, est.low, est.high, est.note).startswith("0 exactly")
+    # one separate fit judging one pair otherwise: a real fit again
+    frame.loc[len(merged), "correct"] = not frame.loc[len(merged), "correct"]
+    assert not scaling.zero_by_design(frame)

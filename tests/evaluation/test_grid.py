@@ -30,16 +30,18 @@ SHARED = {"mode": "smoke", "max_users": None, "smoke_max_users": 4, "seed": 0,
 
 
 def _users(dataset: str) -> list[UserSplit]:
-    prefs = tuple(Preference(f"{dataset}-u", f"c{i}", (Turn("user", f"q{i}"),),
-                             Turn("assistant", "yes"), Turn("assistant", "no"), "test")
-                  for i in range(2))
-    return [UserSplit(f"{dataset}-u", (), (), prefs)]
+    """Two users with one test pair each (the summary's interval resamples users)."""
+    return [UserSplit(f"{dataset}-u{i}", (), (), (
+        Preference(f"{dataset}-u{i}", f"c{i}", (Turn("user", f"q{i}"),),
+                   Turn("assistant", "yes"), Turn("assistant", "no"), "test"),))
+        for i in range(2)]
 
 
 def _judgments(users: list[UserSplit], correct: dict[str, list[bool]]) -> pd.DataFrame:
     rows = []
     for method, flags in correct.items():
-        keys = [(p, o) for p in users[0].test for o in ("chosen_first", "rejected_first")]
+        keys = [(p, o) for u in users for p in u.test
+                for o in ("chosen_first", "rejected_first")]
         for (pref, order), ok in zip(keys, flags, strict=True):
             rows.append({"method": method, "user_id": pref.user_id, "pair_id": pref.pair_id,
                          "order": order, "choice": "A", "correct": ok, "failure": None,
@@ -92,7 +94,11 @@ def test_the_summary_table_by_hand(saved) -> None:
     assert arena70.loc[DEFAULT, "paper"] == 56.69
     assert arena70.loc[DEFAULT, "delta"] == pytest.approx(75.0 - 56.69)
     lo, hi = arena70.loc[DEFAULT, ["ci_low", "ci_high"]]
-    assert arena70.loc[DEFAULT, "paper inside CI"] is bool(lo <= 56.69 <= hi)
+    # the interval resamples users: u0 got both orders right, u1 one of two -> 50 ... 100
+    assert (lo, hi) == (50.0, 100.0)
+    assert set(long.dropna(subset=["method"])["ci_unit"]) == {"user"}
+    assert arena70.loc[DEFAULT, "paper inside CI"] is bool(lo <= 56.69 <= hi) is True
+    assert arena70.loc[MEMORY, "paper inside CI"] is False  # 25 [0, 50] vs 57.57
     assert arena70.loc["GPO", "status"] == "not run" and arena70.loc["GPO", "paper"] == 58.10
     assert arena70.loc[FULL, "delta"] == pytest.approx(100.0 - 61.97)
     # a cell that did not run lists its dataset's methods as "not run" (PRISM: Demographics)

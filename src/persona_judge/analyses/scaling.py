@@ -425,23 +425,26 @@ def _fit_gee(data: pd.DataFrame) -> Any:
 
 def zero_by_design(frame: pd.DataFrame) -> bool:
     """True when the slope on k is exactly 0 by construction: every user reaches every k of
-    ``frame`` and has the very same judgments (pair, order, outcome, weight) at each.
+    ``frame`` and has the very same weighted judgments at each (for every pair and order,
+    the same weight and the same weighted share correct).
 
     The default judge in a balanced design is the case: it is judged once per user and its
-    judgments stand at every k. Then the GEE's slope equation is the intercept's times the
-    mean k, so the fitted slope is 0 for any working correlation.
+    judgments stand at every k. Then the weighted fit's slope equation is the intercept's
+    times the mean k, so the fitted slope is exactly 0.
     """
     if not {"pair_id", "order"} <= set(frame.columns) or frame["k"].nunique() < 2:
         return False
     ks = set(frame["k"])
-    data = frame.assign(_w=user_weights(frame).round(12))  # as equal as floats allow
-    for _, group in data.groupby("user_id", sort=False):
-        if set(group["k"]) != ks:
+    data = frame.assign(_w=user_weights(frame),
+                        _wy=lambda f: f["_w"] * f["correct"].astype(float))
+    cells = data.groupby(["user_id", "k", "pair_id", "order"])[["_w", "_wy"]].sum().round(12)
+    for _, group in cells.groupby(level="user_id", sort=False):
+        by_k = {k: part.droplevel(["user_id", "k"]).sort_index()
+                for k, part in group.groupby(level="k")}
+        if set(by_k) != ks:
             return False
-        seen = {tuple(sorted(zip(g["pair_id"].astype(str), g["order"].astype(str),
-                                 g["correct"].astype(bool), g["_w"], strict=True)))
-                for _, g in group.groupby("k")}
-        if len(seen) > 1:
+        first = next(iter(by_k.values()))
+        if any(not part.equals(first) for part in by_k.values()):
             return False
     return True
 

@@ -7,7 +7,9 @@ The summary chapter calls :func:`gather_grid` with the same grid and the same se
 for each cell it loads the cell's users, computes the same key and reads the folder, so a
 cell that has not run (or ran with other settings) shows as **not run**, never as
 another run's numbers. Accuracies are recomputed from the saved judgments with the
-chapter's bootstrap settings.
+chapter's bootstrap settings; the interval resamples **users** (``ci_unit``), as chapter
+05's headline does, so "the paper's number lies inside our interval" is a statement about
+users in general.
 
 :func:`paper_layout` turns the long result into the paper's table layout (rows =
 methods, columns = settings) with the paper's number, Δ and whether the paper's number
@@ -32,7 +34,7 @@ from persona_judge.evaluation.main_results import (
     method_rank,
 )
 from persona_judge.evaluation.paper import MAIN_SETTING, judge_key, paper_numbers, setting_label
-from persona_judge.evaluation.report import beside_paper, pooled_accuracy
+from persona_judge.evaluation.report import Unit, beside_paper, pooled_accuracy
 from persona_judge.evaluation.stats import DEFAULT_RESAMPLES
 
 NOT_RUN = "not run"
@@ -62,14 +64,15 @@ def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[Cell]:
 
 def gather_grid(grid: Mapping[str, Sequence[Any]], params: Mapping[str, Any],
                 load_users: UsersLoader, *, n_resamples: int = DEFAULT_RESAMPLES,
-                seed: int = 0) -> pd.DataFrame:
+                seed: int = 0, unit: Unit = "user") -> pd.DataFrame:
     """One row per cell and method: accuracy and CI of the cell's saved results, or not run.
 
     ``params`` are the summary chapter's settings shared by every cell (mode, seed,
     max_users, method settings, ...: :data:`RESULT_PARAMETERS` except dataset and model);
     ``load_users(dataset)`` returns the users a cell of that dataset loads (the same call
     chapter 05 makes). A dataset whose users cannot be loaded (e.g. not downloaded) makes
-    its cells "not run" with the reason.
+    its cells "not run" with the reason. ``unit`` is what the interval resamples (whole
+    users by default; a cell with a single user then has no interval).
     """
     missing = [k for k in RESULT_PARAMETERS if k not in ("dataset", "model") and k not in params]
     if missing:
@@ -94,14 +97,14 @@ def gather_grid(grid: Mapping[str, Sequence[Any]], params: Mapping[str, Any],
             rows.append({**base, "status": NOT_RUN, "why": why, "folder": ""})
             continue
         judgments = MainResults.load(folder, artifacts=False).judgments
-        pooled = pooled_accuracy(judgments, n_resamples=n_resamples, seed=seed)
+        pooled = pooled_accuracy(judgments, unit=unit, n_resamples=n_resamples, seed=seed)
         for r in pooled.itertuples(index=False):
             rows.append({**base, "status": "run", "why": "", "folder": folder.name,
                          "method": r.method, "accuracy": r.accuracy, "ci_low": r.ci_low,
-                         "ci_high": r.ci_high, "n_users": r.n_users,
+                         "ci_high": r.ci_high, "ci_unit": r.ci_unit, "n_users": r.n_users,
                          "n_judgments": r.n_judgments})
     columns = ["dataset", "model", "setting", "judge", "status", "why", "folder", "method",
-               "accuracy", "ci_low", "ci_high", "n_users", "n_judgments"]
+               "accuracy", "ci_low", "ci_high", "ci_unit", "n_users", "n_judgments"]
     return pd.DataFrame(rows, columns=columns)
 
 
