@@ -56,7 +56,11 @@ def responder(body: dict[str, Any]) -> str:
 
 
 def profile(user: str, **prefs: int) -> SurveyProfile:
-    stated = {k: prefs.get(k, 10 + 10 * i) for i, k in enumerate(STATED_PREF_ATTRIBUTES)}
+    """A survey whose stated priorities differ from user to user (so a rating compared with
+    the wrong user's survey shows)."""
+    shift = sum(map(ord, user))
+    stated = {k: prefs.get(k, 1 + (shift * (i + 5) + 7 * i) % 100)
+              for i, k in enumerate(STATED_PREF_ATTRIBUTES)}
     return SurveyProfile(user, stated_prefs=stated, self_description=f"I am TOKEN-{user}.")
 
 
@@ -133,6 +137,59 @@ def test_shuffled_ratings_reuse_the_owners_ratings_against_the_users_own_survey(
     for row in shuffled.itertuples():
         assert row.rated == own.at[(row.persona_of, row.attribute), "rated"]
         assert row.stated == surveys[row.user_id].stated_prefs[row.attribute]
+    # the surveys differ, so the pairing above is tested: the owner's survey would not match
+    assert any(surveys[r.user_id].stated_prefs[r.attribute]
+               != surveys[r.persona_of].stated_prefs[r.attribute] for r in shuffled.itertuples())
+    own_rows = ratings[ratings["condition"] == alignment.OWN]
+    assert own_rows.groupby("user_id")["stated"].apply(tuple).nunique() == 4
+
+
+def _matching_frame():
+    """Two users: ua always matched (6 questions), ub never (2). Shuffled-persona rows carry
+    the other user's persona (persona_of) and the opposite outcome."""
+    rows = []
+    for user, other, n, right in (("ua", "ub", 3, True), ("ub", "ua", 1, False)):
+        for draw in range(n):
+            for order in ("chosen_first", "rejected_first"):
+                rows.append({"condition": alignment.OWN, "draw": draw, "user_id": user,
+                             "persona_of": user, "order": order, "correct": right})
+                rows.append({"condition": alignment.SHUFFLED, "draw": draw, "user_id": user,
+                             "persona_of": other, "order": order, "correct": not right})
+    return pd.DataFrame(rows)
+
+
+def test_matching_accuracy_interval_resamples_users_not_questions():
+    frame = _matching_frame()
+    acc = alignment.matching_accuracy(frame, n_resamples=400, seed=3).set_index("condition")
+    own = acc.loc[alignment.OWN]
+    assert own["accuracy"] == pytest.approx(75.0) and own["n_users"] == 2
+    # users are all-right or all-wrong: resampled users give 0, 75 or 100 only
+    assert (own["ci_low"], own["ci_high"]) == (0.0, 100.0)
+    from persona_judge.evaluation.stats import bootstrap_ci
+    per_question = bootstrap_ci(frame[frame["condition"] == alignment.OWN]["correct"]
+                                .to_numpy(float), n_resamples=400, seed=3)
+    assert per_question[0] > 0.0  # a bootstrap over questions would be narrower
+
+
+def test_per_user_outcomes_are_keyed_by_the_judged_user_not_the_personas_owner():
+    frame = _matching_frame()
+    shuffled = alignment.per_user_outcome(frame, alignment.SHUFFLED)
+    # ua judged with ub's persona: wrong every time; ub with ua's: right every time
+    assert shuffled.to_dict() == {"ua": 0.0, "ub": 1.0}
+    own = alignment.per_user_outcome(frame, alignment.OWN)
+    test = alignment.compare_conditions(own, shuffled, alignment.OWN, alignment.SHUFFLED)
+    assert test.difference == pytest.approx(0.0)  # (+100 − 100) / 2
+    assert test.n_users == 2 and test.n_differing == 2
+
+
+def test_a_comparison_with_one_user_is_not_testable_and_says_so():
+    own = pd.Series({"ua": 1.0, "ub": 0.5})
+    shuffled = pd.Series({"ua": 0.0, "uc": 0.5})  # only ua in both
+    test = alignment.compare_conditions(own, shuffled, alignment.OWN, alignment.SHUFFLED)
+    assert test.n_users == 1 and math.isnan(test.pvalue)
+    assert test.note == "not testable (1 unit)" and test.difference == pytest.approx(100.0)
+    none = alignment.compare_conditions(own, pd.Series({"ux": 1.0}), "a", "b")
+    assert none.n_users == 0 and none.note.startswith("not testable")
 
 
 def test_match_request_puts_the_own_profile_in_the_slot_the_order_names():

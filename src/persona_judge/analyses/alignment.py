@@ -525,6 +525,7 @@ class PairedComparison:
     n_users: int
     n_differing: int
     exact: bool
+    note: str = ""  # why there is no p-value, e.g. "not testable (1 unit)"
 
 
 def compare_conditions(per_user_a: pd.Series, per_user_b: pd.Series, condition_a: str,
@@ -537,11 +538,11 @@ def compare_conditions(per_user_a: pd.Series, per_user_b: pd.Series, condition_a
     both = pd.concat({"a": per_user_a, "b": per_user_b}, axis=1, join="inner").dropna()
     if both.empty:
         return PairedComparison(condition_a, condition_b, float("nan"), float("nan"), 0, 0,
-                                True)
+                                True, "not testable (no user in both conditions)")
     test = paired_permutation_test((both["a"] - both["b"]).to_numpy(),
                                    n_resamples=n_resamples, seed=seed)
     return PairedComparison(condition_a, condition_b, scale * test.difference, test.pvalue,
-                            test.n_units, test.n_nonzero, test.exact)
+                            test.n_units, test.n_nonzero, test.exact, test.note)
 
 
 def rank_agreement(rated: Mapping[str, float], stated: Mapping[str, float | None]) -> float:
