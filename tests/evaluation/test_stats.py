@@ -227,3 +227,68 @@ def test_comparisons_table_adds_holm() -> None:
                               n_resamples=200)
     assert table["p (pair, Holm)"].tolist() == pytest.approx(holm(table["p (pair)"].tolist()))
     assert table.loc[2, "p (user)"] == 1.0 and table.loc[2, "difference"] == 0.0
+
+
+def test_a_single_unit_is_not_testable_and_says_so() -> None:
+    test = paired_permutation_test([0.5])
+    assert np.isnan(test.pvalue) and test.note == "not testable (1 unit)"
+    assert test.n_units == 1 and test.n_nonzero == 1 and not test.testable
+    assert paired_permutation_test([0.0, 0.5]).testable
+
+
+def test_one_user_comparison_is_not_testable_per_user_through_the_tables() -> None:
+    f = frame()
+    one = f[f["user_id"] == "u1"]
+    cmp = compare_methods(one, "m1", "m2", n_resamples=200)
+    assert cmp["users"] == 1 and np.isnan(cmp["p (user)"])
+    assert cmp["user test"] == "not testable (1 unit)" and cmp["pair test"] == ""
+    assert np.isnan(cmp["ci_low"]) and cmp["ci_unit"] == "user"  # one user: no interval
+    f3 = one[one["method"] == "m2"].assign(method="m3")
+    table = comparisons_table(pd.concat([one, f3]), [("m1", "m2"), ("m1", "m3")],
+                              n_resamples=200)
+    assert table["p (user, Holm)"].isna().all()
+    assert table["p (pair, Holm)"].tolist() == pytest.approx(holm(table["p (pair)"].tolist()))
+    from persona_judge.evaluation.report import p_text
+    assert p_text(table.loc[0, "p (user, Holm)"], table.loc[0, "user test"]) == \
+        "not testable (1 unit)"
+    assert p_text(0.03125, "") == "0.0312"
+
+
+def test_holm_leaves_untestable_comparisons_out_of_the_family() -> None:
+    adjusted = holm([0.01, float("nan"), 0.04])
+    assert np.isnan(adjusted[1])
+    assert [adjusted[0], adjusted[2]] == pytest.approx(holm([0.01, 0.04]))  # a family of 2
+
+
+def test_the_difference_interval_resamples_users_and_its_test_is_on_users() -> None:
+    # m1 - m2 per judgment: u1 all +1 (4 pairs), u2 all 0, u3..u5 all -1 (1 pair each)
+    rows = []
+    for user, n_pairs, (a, b) in (("u1", 4, (1, 0)), ("u2", 1, (1, 1)), ("u3", 1, (0, 1)),
+                                  ("u4", 1, (0, 1)), ("u5", 1, (0, 1))):
+        for p in range(n_pairs):
+            for order in ("chosen_first", "rejected_first"):
+                for method, ok in (("m1", a), ("m2", b)):
+                    rows.append({"method": method, "user_id": user, "pair_id": f"{user}{p}",
+                                 "order": order, "correct": bool(ok)})
+    f = pd.DataFrame(rows)
+    cmp = compare_methods(f, "m1", "m2", n_resamples=500, seed=4)
+    assert cmp["ci_unit"] == "user"
+    both = paired_judgments(f, "m1", "m2")
+    diff = both["correct_a"].to_numpy(float) - both["correct_b"].to_numpy(float)
+    low, high = bootstrap_ci(diff, clusters=both["user_id"].tolist(), n_resamples=500, seed=4)
+    assert (cmp["ci_low"], cmp["ci_high"]) == pytest.approx((100 * low, 100 * high))
+    assert cmp["difference"] == pytest.approx(100 * (8 - 6) / 16)
+    # the test is on per-user *summed* differences (+8, 0, -2, -2, -2), so its statistic is
+    # the pooled difference shown: every sign flip reaches |sum| >= 2, p = 1. (Per-user
+    # means, +1, 0, -1, -1, -1, would give 10 of 16: 0.625.)
+    assert (cmp["users"], cmp["users differing"], cmp["p (user)"]) == (5, 4, 1.0)
+    pair_level = compare_methods(f, "m1", "m2", unit="pair", n_resamples=500, seed=4)
+    assert pair_level["ci_high"] - pair_level["ci_low"] < cmp["ci_high"] - cmp["ci_low"]
+
+
+def test_pooled_accuracy_resamples_users_by_default() -> None:
+    f = frame()
+    default = pooled_accuracy(f, n_resamples=300, seed=5)
+    by_user = pooled_accuracy(f, unit="user", n_resamples=300, seed=5)
+    pd.testing.assert_frame_equal(default, by_user)
+    assert set(default["ci_unit"]) == {"user"}
