@@ -21,12 +21,16 @@ BIG, SMALL, MUTE = "org/big-70B", "org/small-8B", "org/mute-3B"
 
 def responder(body: dict[str, Any]) -> str:
     """Personas name the model that wrote them (MUTE writes nothing usable); a judge picks A
-    unless a persona written by BIG is in its prompt (then B)."""
+    unless a persona written by BIG is in its prompt: then it picks the chosen reply (BIG's
+    persona transfers: it is right in both orders)."""
     text = user_text(body)
     model = body["model"]
     if "Reply they picked" in text:
         return "" if model == MUTE else f"PERSONA-FROM-{model} likes short direct replies."
-    pick = "B" if f"PERSONA-FROM-{BIG}" in text else "A"
+    pick = "A"
+    if f"PERSONA-FROM-{BIG}" in text and "## Reply A" in text:
+        shown_first = text.rsplit("## Reply A", 1)[1].split("## Reply B", 1)[0]
+        pick = "A" if "Chosen reply for" in shown_first else "B"
     return json.dumps({"reasoning": f"scripted {model}", "preferred": pick})
 
 
@@ -61,9 +65,10 @@ def test_every_writer_also_judges_and_each_judge_reads_the_writers_persona(run):
         assert names == expected
         assert (mine.groupby("method").size() == n_judgments).all()
     small = frame[(frame["judge"] == SMALL) & (frame["method"] == transfer.by_writer(BIG))]
-    # BIG's persona made SMALL pick B, i.e. right exactly in the rejected-first order
-    assert (small["choice"] == "B").all()
-    assert (small["correct"] == (small["order"] == "rejected_first")).all()
+    # BIG's persona made SMALL pick the chosen reply, in both orders
+    assert (small["choice"] == small["order"].map({"chosen_first": "A",
+                                                   "rejected_first": "B"})).all()
+    assert small["correct"].all()
     own = frame[(frame["judge"] == SMALL) & (frame["method"] == transfer.OWN)]
     assert (own["choice"] == "A").all()
     prompts = _test_prompts(servers[SMALL])
@@ -97,8 +102,15 @@ def test_comparisons_are_the_evaluation_reports_paired_tests_within_each_judge(r
                 & (table["method_b"] == transfer.OWN)].iloc[0]
     small = result.judgments[result.judgments["judge"] == SMALL]
     direct = compare_methods(small, transfer.by_writer(BIG), transfer.OWN, n_resamples=300)
-    assert row["difference"] == pytest.approx(direct["difference"]) == 0.0
+    # BIG's persona: right in both orders; SMALL's own (always A): right in one of two. The
+    # sign says which is better: writer's persona minus the judge's own
+    assert row["difference"] == pytest.approx(direct["difference"]) == pytest.approx(50.0)
     assert row["p (pair)"] == pytest.approx(direct["p (pair)"])
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((direct["ci_low"],
+                                                             direct["ci_high"]))
+    by_hand = small.groupby("method")["correct"].mean()
+    assert row["difference"] == pytest.approx(
+        100 * (by_hand[transfer.by_writer(BIG)] - by_hand[transfer.OWN]))
     families = table.groupby("judge").size().to_dict()
     assert families == {BIG: 3, MUTE: 3, SMALL: 5}  # Holm runs within each judge's family
     per_judge = transfer.accuracy_per_judge(result.judgments, n_resamples=200)
