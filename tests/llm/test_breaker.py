@@ -3,8 +3,6 @@ of grinding on; isolated failures and rate limits do not trip it."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from llm_helpers import MODEL, judge_request, text_request
 
@@ -56,10 +54,8 @@ def test_endpoint_dying_mid_run_stops_the_batch(make_client, server: StandInServ
     client = make_client(max_retries=1, max_concurrency=1, breaker_consecutive=3)
     client.chat(text_request(0))  # the endpoint works at first
     server.always = Fault("500")
-    started = time.monotonic()
     with pytest.raises(EndpointUnavailableError) as info:
         client.judge_many([judge_request(i) for i in range(20)])
-    assert time.monotonic() - started < 5
     message = str(info.value)
     assert "stopped after 3 calls in a row failed" in message
     assert MODEL in message and server.url in message and "HTTP 500" in message
