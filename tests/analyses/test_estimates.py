@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pandas as pd
 import papermill
 import pytest
 
@@ -109,3 +110,31 @@ def test_the_estimators_defaults_are_the_chapters(notebook, defaults):
         if name in declared:
             assert ast.literal_eval(declared[name]["default"]) == value, (notebook, name)
     assert "smoke_design" in declared and "llm_settings" in declared
+
+
+@pytest.mark.parametrize("name", ["scaling", "transfer"])
+def test_an_estimate_fits_one_user_at_a_time_so_its_counts_do_not_depend_on_threads(
+        name, tmp_path, monkeypatch):
+    # with fits in flight together, a request two fits share is a call or a cache hit
+    # depending on which thread gets there first: the chapter's record of its estimate
+    # flaked. One at a time, the counts are the same on every run.
+    module = {"scaling": scaling, "transfer": transfer}[name]
+    runner = {"scaling": "run_scaling", "transfer": "run_transfer"}[name]
+    real = getattr(module, runner)
+    workers: list[int] = []
+
+    def recording(*args, max_workers: int = 4, **kwargs):
+        workers.append(max_workers)
+        return real(*args, max_workers=max_workers, **kwargs)
+
+    monkeypatch.setattr(module, runner, recording)
+    estimate, settings = ESTIMATORS[name]
+    tables = []
+    for attempt in range(2):
+        client = _dry(tmp_path / f"cold-{attempt}.sqlite")
+        try:
+            tables.append(estimate(settings, client))
+        finally:
+            client.close()
+    assert workers == [1, 1]
+    pd.testing.assert_frame_equal(tables[0], tables[1])

@@ -607,5 +607,8 @@ def estimate_scaling(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     """
     settings = {**DESIGN_DEFAULTS, **smoke_limited(config)}
     users, _ = scaling_users(settings)
-    result = run_scaling(users, client, method_config(settings), design_from_settings(settings))
+    # one fit at a time, so calls vs cache hits do not depend on thread timing (see
+    # transfer.estimate_transfer)
+    result = run_scaling(users, client, method_config(settings), design_from_settings(settings),
+                         max_workers=1)
     return result.spend

@@ -242,7 +242,10 @@ def estimate_transfer(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     clients = {m: client if m == client.model else sibling_client(client, m)
                for m in design.models}
     try:
-        result = run_transfer(users, clients, method_config(settings), design)
+        # one fit at a time: with several in flight, whether a request two fits share is
+        # counted as a call or a cache hit depends on which thread gets there first, and
+        # the estimate (and the chapter's record of it) would vary from run to run
+        result = run_transfer(users, clients, method_config(settings), design, max_workers=1)
     finally:
         for other in clients.values():
             if other is not client:

@@ -1,0 +1,69 @@
+"""Each record runs on its own: what a record reads, its test computes first if missing.
+
+The summary chapter's record (``06_paper_comparison``) reads the six settings' saved
+results that chapter 05 writes. When the six chapter-05 records ran earlier in the same
+session those results are already in the session's data folder; when 06 runs alone (or
+first), this hook computes them before its first cell, through the library, exactly as
+chapter 05 does in smoke mode: the same users, settings, results key and folder (read
+from the record's injected parameters), the scripted stand-in, a seeded run. So the
+record passes in any order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NEEDS_MAIN_RESULTS = "06_paper_comparison.ipynb"
+_prepared: set[Path] = set()
+
+
+def injected_parameters(record: Path) -> dict[str, Any]:
+    """The parameters papermill injected into a record (the cell tagged so)."""
+    notebook = json.loads(record.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            values: dict[str, Any] = {}
+            exec("".join(cell["source"]), {}, values)  # our own record: plain assignments
+            return values
+    raise AssertionError(f"{record.name} has no injected-parameters cell")
+
+
+def ensure_main_results(params: dict[str, Any]) -> list[Path]:
+    """Chapter 05's saved results for every cell of ``params["grid"]`` (smoke), computed
+    where missing; the folders, in grid order."""
+    from persona_judge.baselines.smoke import smoke_responder
+    from persona_judge.data.raw_prism import load_prism_survey
+    from persona_judge.evaluation import main_results as mr
+    from persona_judge.evaluation.grid import grid_cells
+    from persona_judge.study.notebook import smoke_llm
+
+    assert params["mode"] == "smoke", "records are smoke runs"
+    shared = {k: v for k, v in params.items() if k != "grid"}
+    folders = []
+    for cell in grid_cells(params["grid"]):
+        cell_params = {**shared, "dataset": cell.dataset, "model": cell.model}
+        users = mr.results_users(cell_params)
+        found = mr.find_results(cell_params, users)
+        if found is None:
+            survey = (load_prism_survey("smoke", revision=cell_params["survey_revision"])
+                      if mr.uses_survey(cell.dataset) else None)
+            with smoke_llm(cell.model, responder=smoke_responder, progress=False) as client:
+                results = mr.run_main_results(
+                    users, client, mr.method_config(cell_params), survey=survey,
+                    survey_include=cell_params["survey_include"],
+                    compare_theta=bool(cell_params["compare_theta"]), progress=False,
+                    max_workers=1)
+            found = results.save(mr.results_folder(cell_params, users))
+        folders.append(found)
+    return folders
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    record = Path(str(item.path))
+    if record.name == NEEDS_MAIN_RESULTS and record not in _prepared:
+        _prepared.add(record)
+        ensure_main_results(injected_parameters(record))
