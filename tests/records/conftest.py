@@ -5,8 +5,9 @@ results that chapter 05 writes. When the six chapter-05 records ran earlier in t
 session those results are already in the session's data folder; when 06 runs alone (or
 first), this hook computes them before its first cell, through the library, exactly as
 chapter 05 does in smoke mode: the same users, settings, results key and folder (read
-from the record's injected parameters), the scripted stand-in, a seeded run. So the
-record passes in any order.
+from the record's injected parameters), the scripted stand-in (with its own throw-away
+cache, as every smoke chapter has, so no other record's counts move), a seeded run. So the
+records pass in any order.
 """
 
 from __future__ import annotations
