@@ -220,7 +220,7 @@ def _fit(args: argparse.Namespace) -> int:
     # Cheap checks first, heavy imports (the SDK, the method) only once they pass.
     from persona_judge.data.records import group_by_user
     from persona_judge.data.user_file import load_preferences_file
-    from persona_judge.io import assign_user_folders, check_output_root
+    from persona_judge.io import assign_user_folders, check_output_root, clean_stale_folders
 
     report = load_preferences_file(
         args.prefs_file, seed=args.seed, user=args.user, drop_duplicates=args.drop_duplicates,
@@ -233,6 +233,8 @@ def _fit(args: argparse.Namespace) -> int:
 
         require_endpoint()
     out = check_output_root(args.out)
+    for note in clean_stale_folders(out):
+        print(f"note: {note}")
     from persona_judge import paths
     from persona_judge.llm.cache import check_cache_file
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -259,3 +261,42 @@ def test_no_result_folder_outside_out_even_for_staging(tmp_path: Path, run) -> N
     assert run("fit", prefs, "--out", out, "--smoke", *SMALL)[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["me.jsonl", "out"]
     assert sorted(p.name for p in out.iterdir()) == ["me", "users.json"]
+
+
+# -- working folders a crashed run left behind ------------------------------------------------
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_staging_folders_of_dead_runs_are_cleaned_live_ones_kept(
+    tmp_path: Path, run
+) -> None:
+    prefs = write_jsonl(tmp_path / "two.jsonl", rows("me", 3) + rows("you", 3))
+    out = tmp_path / "out"
+    assert run("fit", prefs, "--out", out, "--smoke", *SMALL)[0] == 0
+    dead_a, dead_b = _dead_pid(), _dead_pid()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = [out / f".staging-me-{dead_a}", out / f".staging-you-{dead_b}"]
+        for folder in stale:  # a crash (kill -9) while writing: a partial file inside
+            folder.mkdir()
+            (folder / "artifact.json").write_text('{"format": "persona_judge/synth')
+        busy = out / f".staging-me-{live.pid}"  # a run still writing right now
+        busy.mkdir()
+        (busy / "persona.txt").write_text("being written")
+        code, printed, err = run("fit", prefs, "--out", out, "--smoke", "--user", "you",
+                                 *SMALL)
+        assert code == 0, err
+        assert not any(folder.exists() for folder in stale)
+        assert (busy / "persona.txt").read_text() == "being written"
+        for pid in (dead_a, dead_b):
+            assert f"removed .staging-{'me' if pid == dead_a else 'you'}-{pid}/, a " \
+                   f"half-written result left by a run that stopped (process {pid})" in printed
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            ["me", "you", "users.json", busy.name])
+        assert SynthesizeMeArtifact.load(out / "me" / "artifact.json").user_id == "me"
+    finally:
+        live.kill()
+        live.wait()
