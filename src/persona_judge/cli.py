@@ -22,13 +22,15 @@ the preferences file, the output folder, the cache file, the persona instruction
 the endpoint (a preflight call). Users are fitted independently: a finished user's
 folder is written at once (each file atomically, the folder swapped in whole); a
 user who cannot be fitted (too few rows, a request the server refuses, LLM calls
-that failed after all retries) is reported with the reason and **nothing** is
-written for them (a rerun repeats only the calls that failed; the others are
+that failed after all retries, or a fit that learned nothing: no verified trace and
+no readable validation verdict, see ``SynthesizeMeArtifact.learned_nothing``) is
+reported with the reason and **nothing** is written for them (a rerun repeats only the calls that failed; the others are
 cached); a dead endpoint stops the whole run. ``users.json`` records every user's
 folder and outcome.
 
-Exit status: 0 everything done; 2 an expected problem (bad input, a setting, the
-endpoint, the output folder or cache, or any user not fitted), printed as a
+Exit status: 0 every user fitted; 2 an expected problem (bad input, a setting, the
+endpoint, the output folder or cache, or any user not fitted, including a fit that
+learned nothing), printed as a
 one-paragraph message; 1 a bug, shown with its traceback and how to report it;
 130 interrupted (finished calls are cached).
 """
@@ -323,6 +325,12 @@ def _fit_runnable(args: argparse.Namespace, users: list[Any], folders: dict[str,
                 f"{tracked.failed_calls} LLM call(s) failed after all retries (last: "
                 f"{tracked.last_error}); nothing was written for this user. Finished calls "
                 "are cached: rerun the same command to retry only the failed ones")), None
+        if art.learned_nothing is not None:
+            return UserOutcome(user.user_id, folder, "failed", (
+                f"{art.learned_nothing}; nothing was written for this user. The model's "
+                "answers are cached: check that it follows the judge's answer format "
+                "(--structured-output json_schema or json_object asks the server to "
+                "enforce it) or use another --model")), None
         if args.smoke:
             art.label = SMOKE_LABEL
         staging = out / f".staging-{folder}-{os.getpid()}"
@@ -381,7 +389,8 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
         description="Fit SynthesizeMe (persona + demonstrations) on a preferences file and "
                     "write, per user, the persona, judge prompt and generation prompt.",
         epilog="Exit status: 0 all users fitted; 2 an expected problem (input, settings, "
-               "endpoint, output folder) or some users not fitted (see users.json); 1 a bug.")
+               "endpoint, output folder) or some users not fitted, a fit that learned "
+               "nothing included (see users.json); 1 a bug.")
     p.add_argument("prefs_file", help="JSONL, JSON array or CSV of preferences (prompt or "
                                       "context, chosen, rejected; optional user_id, split, "
                                       "pair_id)")

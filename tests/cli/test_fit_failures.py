@@ -300,3 +300,75 @@ def test_stale_staging_folders_of_dead_runs_are_cleaned_live_ones_kept(
     finally:
         live.kill()
         live.wait()
+
+
+# -- a fit that learned nothing ----------------------------------------------------------------
+PROSE = ("Both replies have their merits, and which one is better depends on what the user "
+         "values; I would rather not pick one.")
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_fit_that_never_saw_a_readable_verdict_is_not_a_success(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A server answering every request about ben with prose (no JSON mode to enforce a
+    verdict): ben's fit learned nothing and is reported so; ana's fit is unaffected."""
+    from persona_judge.method.smoke import smoke_responder
+
+    def responder(body: dict) -> str:
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        return PROSE if "ben asks" in text else smoke_responder(body)
+
+    prefs = write_jsonl(tmp_path / "two.jsonl", rows("ana", 5) + rows("ben", 5))
+    out, cache = tmp_path / "out", tmp_path / "c.sqlite"
+    with StandInServer(responder=responder, accept_formats=()) as server:
+        monkeypatch.setenv("LLM_BASE_URL", server.url)
+        code, printed, err = run("fit", prefs, "--out", out, "--cache", cache,
+                                 "--seed", seed, *SMALL)
+        assert code == 2
+        users = output_map(out)
+        assert users["ana"]["status"] == "fitted"
+        assert users["ben"]["status"] == "failed"
+        reason = users["ben"]["reason"]
+        assert reason.startswith("learned nothing: none of its ") and "\n" not in reason
+        assert "reasoning traces verified" in reason and "gave a readable verdict" in reason
+        assert "--structured-output" in reason and "cached" in reason
+        assert not (out / "ben").exists()  # no junk persona presented as a fit
+        assert SynthesizeMeArtifact.load(out / "ana" / "artifact.json").learned_nothing is None
+        assert "1 of 2 user(s) could not be fitted" in err and "'ben': learned nothing" in err
+        assert len(err.strip().splitlines()) == 1
+        # every finished call stays cached: the same command again sends nothing
+        seen = server.requests_seen
+        again, _, err_again = run("fit", prefs, "--out", out, "--cache", cache,
+                                  "--seed", seed, *SMALL)
+        assert again == 2 and server.requests_seen == seen
+        assert output_map(out)["ben"]["reason"] == reason
+
+
+def test_the_learned_nothing_threshold(tmp_path: Path, run) -> None:
+    """No verified trace and no readable validation verdict: learned nothing. One verified
+    trace, or one readable validation verdict (even a wrong one), is learning something."""
+    import dataclasses
+
+    prefs = write_jsonl(tmp_path / "me.jsonl", rows("me", 5) + rows("you", 4))
+    assert run("fit", prefs, "--out", tmp_path / "out", "--smoke", *SMALL)[0] == 0
+    for user in ("me", "you"):
+        art = SynthesizeMeArtifact.load(tmp_path / "out" / user / "artifact.json")
+        assert art.learned_nothing is None
+        blind = dataclasses.replace(
+            art, traces=[dataclasses.replace(t, verified=False, prediction=None)
+                         for t in art.traces],
+            demo_traces=[dataclasses.replace(t, verified=False) for t in art.demo_traces],
+            spend={k: dataclasses.replace(v, no_choice=v.requests) for k, v in art.spend.items()})
+        assert blind.learned_nothing is not None
+        assert f"none of its {len(art.traces) + len(art.demo_traces)} reasoning traces" \
+            in blind.learned_nothing
+        one_trace = dataclasses.replace(
+            blind, traces=[dataclasses.replace(art.traces[0], verified=True),
+                           *blind.traces[1:]])
+        assert one_trace.learned_nothing is None
+        search = blind.spend["bootstrap search"]
+        one_verdict = dataclasses.replace(blind, spend={
+            **blind.spend, "bootstrap search": dataclasses.replace(
+                search, no_choice=search.requests - 1)})
+        assert one_verdict.learned_nothing is None
