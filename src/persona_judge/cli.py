@@ -24,9 +24,9 @@ folder is written at once (each file atomically, the folder swapped in whole); a
 user who cannot be fitted (too few rows, a request the server refuses, LLM calls
 that failed after all retries, or a fit that learned nothing: no verified trace and
 no readable validation verdict, see ``SynthesizeMeArtifact.learned_nothing``) is
-reported with the reason and **nothing** is written for them (a rerun repeats only the calls that failed; the others are
-cached); a dead endpoint stops the whole run. ``users.json`` records every user's
-folder and outcome.
+reported with the reason and **nothing** is written for them (a rerun repeats only
+the calls that failed; the others are cached); a dead endpoint stops the whole
+run. ``users.json`` records every user's folder and outcome.
 
 Exit status: 0 every user fitted; 2 an expected problem (bad input, a setting, the
 endpoint, the output folder or cache, or any user not fitted, including a fit that
@@ -101,7 +101,8 @@ class UserOutcome:
 
 def _llm_settings(args: argparse.Namespace) -> dict[str, Any]:
     given = {"timeout": args.timeout, "connect_timeout": args.connect_timeout,
-             "max_retries": args.max_retries, "max_concurrency": args.max_concurrency,
+             "max_retries": args.max_retries, "max_timeout_retries": args.max_timeout_retries,
+             "max_concurrency": args.max_concurrency,
              "structured_output": args.structured_output}
     return {k: v for k, v in given.items() if v is not None}
 
@@ -421,11 +422,16 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
                         "stopping")
     llm = p.add_argument_group("LLM client (defaults: the client's, see README)")
     llm.add_argument("--timeout", type=_positive_float, default=None,
-                     help="seconds to wait for one answer (default 120)")
+                     help="seconds to wait for one answer before waiting longer (default "
+                          "120); a request is never sent again while the server may still "
+                          "be working on it")
     llm.add_argument("--connect-timeout", type=_positive_float, default=None,
                      help="seconds to open a connection (default 5)")
     llm.add_argument("--max-retries", type=_non_negative_int, default=None,
-                     help="retries per call on 429/5xx/timeouts (default 6)")
+                     help="retries per call on 429/5xx/dropped connections (default 6)")
+    llm.add_argument("--max-timeout-retries", type=_non_negative_int, default=None,
+                     help="after --timeout, wait this many more times for the same answer, "
+                          "each wait twice the one before (default 2: 120 + 240 + 480 s)")
     llm.add_argument("--max-concurrency", type=_positive_int, default=None,
                      help="LLM calls in flight at once (default 8)")
     llm.add_argument("--structured-output", default=None,

@@ -3,12 +3,15 @@ it fails loudly, writes nothing that looks like a result, and loses no finished 
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import SMALL, output_map, result_files, rows, write_jsonl
@@ -372,3 +375,57 @@ def test_the_learned_nothing_threshold(tmp_path: Path, run) -> None:
             **blind.spend, "bootstrap search": dataclasses.replace(
                 search, no_choice=search.requests - 1)})
         assert one_verdict.learned_nothing is None
+
+
+# -- a server slower than --timeout ------------------------------------------------------------
+def _slow_server(seconds: float) -> StandInServer:
+    """A stand-in taking ``seconds`` per answer, the tiny preflight at once (a server slow
+    on long prompts only); it counts the copies of one request it works on at once."""
+    from persona_judge.method.smoke import smoke_responder
+
+    def latency(body: dict[str, Any]) -> float:
+        text = json.dumps(body["messages"])
+        return 0.0 if "Connectivity check" in text or "Which reply is shorter?" in text \
+            else seconds
+
+    return StandInServer(responder=smoke_responder, latency=latency)
+
+
+def _each_request_sent_once(server: StandInServer) -> bool:
+    bodies = Counter(json.dumps(r.body, sort_keys=True) for r in server.requests)
+    return set(bodies.values()) == {1}
+
+
+@pytest.mark.parametrize("users", [("ana",), ("ana", "ben")])
+def test_a_slow_server_is_waited_for_one_copy_at_a_time(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch, users: tuple[str, ...]
+) -> None:
+    server = _slow_server(1.0)
+    prefs = write_jsonl(tmp_path / "p.jsonl", [r for u in users for r in rows(u, 3)])
+    with server:
+        monkeypatch.setenv("LLM_BASE_URL", server.url)
+        code, printed, err = run("fit", prefs, "--out", tmp_path / "out", "--cache",
+                                 tmp_path / "c.sqlite", "--timeout", "0.4", *SMALL)
+    assert code == 0, err
+    assert {u: e["status"] for u, e in output_map(tmp_path / "out").items()} == \
+        dict.fromkeys(users, "fitted")
+    assert server.max_copies_in_flight == 1 and _each_request_sent_once(server)
+    assert "answers slower than timeout=0.4 s" in printed and "never sent twice" in printed
+
+
+def test_a_server_slower_than_the_timeout_allows_names_the_setting(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = _slow_server(3.0)
+    prefs = write_jsonl(tmp_path / "p.jsonl", rows("ana", 4) + rows("ben", 4))
+    with server:
+        monkeypatch.setenv("LLM_BASE_URL", server.url)
+        code, printed, err = run("fit", prefs, "--out", tmp_path / "out", "--cache",
+                                 tmp_path / "c.sqlite", "--timeout", "0.5",
+                                 "--max-timeout-retries", "1", *SMALL)
+    assert code == 2
+    assert "--timeout" in err and "llm_settings.timeout" in err and "now 0.5 s" in err
+    assert "no answer within 1.5 s" in err
+    assert len(err.strip().splitlines()) == 1
+    assert server.max_copies_in_flight == 1 and _each_request_sent_once(server)
+    assert result_files(tmp_path / "out") == []
