@@ -444,6 +444,7 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
 # -- estimate ----------------------------------------------------------------------------
 def _estimate(args: argparse.Namespace) -> int:
     from persona_judge import paths
+    from persona_judge.study.commands import study_overrides
     from persona_judge.study.estimate import (
         EstimateOptions,
         estimate_study,
@@ -451,12 +452,13 @@ def _estimate(args: argparse.Namespace) -> int:
         grid_table,
         stage_table,
     )
-    from persona_judge.study.runner import load_config, parse_override
+    from persona_judge.study.runner import load_config
 
-    overrides = dict(parse_override(p) for p in args.param)
+    overrides = study_overrides(args)
     config = load_config(args.config, overrides)
     _check_study_settings(config)
     options = EstimateOptions(completion_tokens=args.completion_tokens)
+    _check_benchmark_on_disk(config, overrides, args.only or None)
     estimates = estimate_study(config, overrides, only=args.only or None, options=options)
     print(f"Estimate for a {config['mode']} run of {len(estimates)} chapter run(s) "
           f"(every grid cell of study.yaml; -p narrows it). Nothing is sent.")
@@ -481,6 +483,18 @@ def _estimate(args: argparse.Namespace) -> int:
           "them (one fit per user per setting). Dollars from prices.yaml (unverified list "
           "prices; a model it does not list costs $0.00 here).")
     return 0
+
+
+def _check_benchmark_on_disk(config: dict[str, Any], overrides: dict[str, Any],
+                             only: list[str] | None) -> None:
+    """Every benchmark dataset the estimated chapters read is on disk, or one message
+    naming all the missing ones (the construction chapter reads the raw sources instead)."""
+    from persona_judge.study.estimate import ESTIMATORS
+    from persona_judge.study.runner import chapters, check_data, expand, select
+
+    runs = select([r for c in chapters(config) for r in expand(c, overrides)], only)
+    check_data(config, [r for r in runs if r.name in ESTIMATORS
+                        and r.name != "00_benchmark_construction"])
 
 
 def _check_study_settings(config: dict[str, Any]) -> None:
@@ -508,6 +522,8 @@ def add_estimate_command(sub: argparse._SubParsersAction) -> None:
                                                            "study.yaml)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. -p max_users=131 (repeatable)")
+    p.add_argument("--smoke", action="store_true",
+                   help="estimate a smoke run (the same as -p mode=smoke)")
     p.add_argument("--completion-tokens", type=_positive_int, default=None,
                    help="assumed completion tokens per call (default: each request's "
                         "max_tokens, an upper bound)")

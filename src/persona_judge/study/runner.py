@@ -64,7 +64,12 @@ def check_data(config: Mapping[str, Any], runs: Sequence[ChapterRun]) -> None:
     """In a real run, make sure every dataset the chapters need is on disk (download once)."""
     if config["mode"] != "real":
         return
-    from persona_judge.data.benchmark import BENCHMARKS, download, pinned_revision
+    from persona_judge.data.benchmark import (
+        BENCHMARKS,
+        DataUnavailableError,
+        download,
+        pinned_revision,
+    )
 
     wanted: set[str] = set()
     for run in runs:
@@ -73,8 +78,22 @@ def check_data(config: Mapping[str, Any], runs: Sequence[ChapterRun]) -> None:
             wanted |= set(BENCHMARKS)
         elif name in BENCHMARKS:
             wanted.add(name)
+    missing: dict[str, str] = {}
     for name in sorted(wanted):
-        download(name, revision=pinned_revision(name, config))
+        try:
+            download(name, revision=pinned_revision(name, config))
+        except DataUnavailableError as err:
+            missing[name] = str(err).split(" Either download")[0].rstrip(".")
+    if missing:
+        names = " and ".join(missing)
+        raise DataUnavailableError(
+            f"this run needs PersonalRewardBench's {' and '.join(sorted(wanted))}, and "
+            f"{names} {'is' if len(missing) == 1 else 'are'} not on this machine ("
+            + "; ".join(missing.values())
+            + "). Download the benchmark once with `persona-judge download` (both datasets, "
+            "into data/hub; needs the Hugging Face Hub, or copy data/hub from a machine that "
+            "has them), or run on generated fixture data with a local stand-in model: "
+            "`persona-judge run --smoke` (`make study MODE=smoke`).")
 
 
 def _endpoint_configured() -> bool:
