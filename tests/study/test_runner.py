@@ -148,6 +148,13 @@ def test_run_smoke_is_a_smoke_run(project, capsys):
     (project / "study.yaml").write_text(yaml.safe_dump({**config, "mode": "real"}))
     assert cli.main(["run", "--smoke", "--no-book", "--only", "ok"]) == 0
     assert _outputs(project / "book" / "executed" / "ok.ipynb").strip() == "smoke 3 chapter"
+    first = runner.chapter_runs()
+    assert set(first) == {"ok"} and first["ok"]["parameters"]["mode"] == "smoke"
+    assert first["ok"]["started"] <= first["ok"]["finished"]
+    # a later run of another chapter keeps the record of the page it did not touch
+    assert cli.main(["run", "--smoke", "--no-book", "--only", "llm", "-p", "model=m2"]) == 0
+    runs = runner.chapter_runs()
+    assert runs["ok"] == first["ok"] and runs["llm"]["parameters"]["model"] == "m2"
     assert cli.main(["run", "--smoke", "-p", "mode=real", "--no-book"]) == 2
     assert "--smoke contradicts -p mode=real" in capsys.readouterr().err
 
