@@ -33,9 +33,15 @@ then stops the run at the preflight).  The form is part of every judge
 request's cache key.  Free text and :func:`parse_judgment` remain the fallback:
 structured answers are parsed by the same parser.
 
-**Failures.**  An attempt that fails with 408/409/429, 5xx, a timeout, a
-dropped connection or a malformed body is retried with exponential backoff
-(``tenacity``), honouring ``retry-after-ms`` / ``Retry-After``.  A call that
+**Failures.**  An attempt that fails with 408/409/429, 5xx, a dropped
+connection or a malformed body is retried with exponential backoff
+(``tenacity``), honouring ``retry-after-ms`` / ``Retry-After``.  A request that
+got no answer within ``timeout`` is never sent again (the server may still be
+working on it; a resend would put a second copy in its queue): the client waits
+longer for that one copy (``max_timeout_retries`` waits, each ``timeout_growth``
+times longer, :func:`answer_patience`), then fails the call with a message naming
+``--timeout`` / ``llm_settings.timeout``.  The preflight waits out a rate limit
+as asked, within ``preflight_max_wait``.  A call that
 still fails becomes a ``ChatResult`` with ``error`` set (or a ``Judgment`` with
 ``failure_kind="call_failed"``): batches continue, and :class:`RunStats` counts
 it -- until the **circuit breaker** (:mod:`persona_judge.llm.breaker`) trips
@@ -156,8 +162,8 @@ class ClientConfig:
     rpm / tpm:         client-side requests / tokens per ``rate_window`` seconds
                        (None = unlimited); tokens are estimated before the call as
                        prompt chars/4 + max_tokens
-    timeout:           seconds to wait for one answer (the read timeout of an
-                       attempt; generation can be slow)
+    timeout:           seconds to wait for one answer before it counts as slow
+                       (then see ``max_timeout_retries``; generation can be slow)
     connect_timeout:   seconds to open a connection (a dead host fails fast)
     max_retries:       retries per call after the first attempt (429, 5xx, dropped
                        connections, malformed bodies; not timeouts, see below)
