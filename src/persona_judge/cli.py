@@ -22,13 +22,15 @@ the preferences file, the output folder, the cache file, the persona instruction
 the endpoint (a preflight call). Users are fitted independently: a finished user's
 folder is written at once (each file atomically, the folder swapped in whole); a
 user who cannot be fitted (too few rows, a request the server refuses, LLM calls
-that failed after all retries) is reported with the reason and **nothing** is
-written for them (a rerun repeats only the calls that failed; the others are
-cached); a dead endpoint stops the whole run. ``users.json`` records every user's
-folder and outcome.
+that failed after all retries, or a fit that learned nothing: no verified trace and
+no readable validation verdict, see ``SynthesizeMeArtifact.learned_nothing``) is
+reported with the reason and **nothing** is written for them (a rerun repeats only
+the calls that failed; the others are cached); a dead endpoint stops the whole
+run. ``users.json`` records every user's folder and outcome.
 
-Exit status: 0 everything done; 2 an expected problem (bad input, a setting, the
-endpoint, the output folder or cache, or any user not fitted), printed as a
+Exit status: 0 every user fitted; 2 an expected problem (bad input, a setting, the
+endpoint, the output folder or cache, or any user not fitted, including a fit that
+learned nothing), printed as a
 one-paragraph message; 1 a bug, shown with its traceback and how to report it;
 130 interrupted (finished calls are cached).
 """
@@ -99,7 +101,8 @@ class UserOutcome:
 
 def _llm_settings(args: argparse.Namespace) -> dict[str, Any]:
     given = {"timeout": args.timeout, "connect_timeout": args.connect_timeout,
-             "max_retries": args.max_retries, "max_concurrency": args.max_concurrency,
+             "max_retries": args.max_retries, "max_timeout_retries": args.max_timeout_retries,
+             "max_concurrency": args.max_concurrency,
              "structured_output": args.structured_output}
     return {k: v for k, v in given.items() if v is not None}
 
@@ -220,7 +223,7 @@ def _fit(args: argparse.Namespace) -> int:
     # Cheap checks first, heavy imports (the SDK, the method) only once they pass.
     from persona_judge.data.records import group_by_user
     from persona_judge.data.user_file import load_preferences_file
-    from persona_judge.io import assign_user_folders, check_output_root
+    from persona_judge.io import assign_user_folders, check_output_root, clean_stale_folders
 
     report = load_preferences_file(
         args.prefs_file, seed=args.seed, user=args.user, drop_duplicates=args.drop_duplicates,
@@ -233,6 +236,8 @@ def _fit(args: argparse.Namespace) -> int:
 
         require_endpoint()
     out = check_output_root(args.out)
+    for note in clean_stale_folders(out):
+        print(f"note: {note}")
     from persona_judge import paths
     from persona_judge.llm.cache import check_cache_file
 
@@ -321,6 +326,12 @@ def _fit_runnable(args: argparse.Namespace, users: list[Any], folders: dict[str,
                 f"{tracked.failed_calls} LLM call(s) failed after all retries (last: "
                 f"{tracked.last_error}); nothing was written for this user. Finished calls "
                 "are cached: rerun the same command to retry only the failed ones")), None
+        if art.learned_nothing is not None:
+            return UserOutcome(user.user_id, folder, "failed", (
+                f"{art.learned_nothing}; nothing was written for this user. The model's "
+                "answers are cached: check that it follows the judge's answer format "
+                "(--structured-output json_schema or json_object asks the server to "
+                "enforce it) or use another --model")), None
         if args.smoke:
             art.label = SMOKE_LABEL
         staging = out / f".staging-{folder}-{os.getpid()}"
@@ -379,7 +390,8 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
         description="Fit SynthesizeMe (persona + demonstrations) on a preferences file and "
                     "write, per user, the persona, judge prompt and generation prompt.",
         epilog="Exit status: 0 all users fitted; 2 an expected problem (input, settings, "
-               "endpoint, output folder) or some users not fitted (see users.json); 1 a bug.")
+               "endpoint, output folder) or some users not fitted, a fit that learned "
+               "nothing included (see users.json); 1 a bug.")
     p.add_argument("prefs_file", help="JSONL, JSON array or CSV of preferences (prompt or "
                                       "context, chosen, rejected; optional user_id, split, "
                                       "pair_id)")
@@ -410,11 +422,16 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
                         "stopping")
     llm = p.add_argument_group("LLM client (defaults: the client's, see README)")
     llm.add_argument("--timeout", type=_positive_float, default=None,
-                     help="seconds to wait for one answer (default 120)")
+                     help="seconds to wait for one answer before waiting longer (default "
+                          "120); a request is never sent again while the server may still "
+                          "be working on it")
     llm.add_argument("--connect-timeout", type=_positive_float, default=None,
                      help="seconds to open a connection (default 5)")
     llm.add_argument("--max-retries", type=_non_negative_int, default=None,
-                     help="retries per call on 429/5xx/timeouts (default 6)")
+                     help="retries per call on 429/5xx/dropped connections (default 6)")
+    llm.add_argument("--max-timeout-retries", type=_non_negative_int, default=None,
+                     help="after --timeout, wait this many more times for the same answer, "
+                          "each wait twice the one before (default 2: 120 + 240 + 480 s)")
     llm.add_argument("--max-concurrency", type=_positive_int, default=None,
                      help="LLM calls in flight at once (default 8)")
     llm.add_argument("--structured-output", default=None,
@@ -427,6 +444,7 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
 # -- estimate ----------------------------------------------------------------------------
 def _estimate(args: argparse.Namespace) -> int:
     from persona_judge import paths
+    from persona_judge.study.commands import study_overrides
     from persona_judge.study.estimate import (
         EstimateOptions,
         estimate_study,
@@ -434,12 +452,13 @@ def _estimate(args: argparse.Namespace) -> int:
         grid_table,
         stage_table,
     )
-    from persona_judge.study.runner import load_config, parse_override
+    from persona_judge.study.runner import load_config
 
-    overrides = dict(parse_override(p) for p in args.param)
+    overrides = study_overrides(args)
     config = load_config(args.config, overrides)
     _check_study_settings(config)
     options = EstimateOptions(completion_tokens=args.completion_tokens)
+    _check_benchmark_on_disk(config, overrides, args.only or None)
     estimates = estimate_study(config, overrides, only=args.only or None, options=options)
     print(f"Estimate for a {config['mode']} run of {len(estimates)} chapter run(s) "
           f"(every grid cell of study.yaml; -p narrows it). Nothing is sent.")
@@ -464,6 +483,18 @@ def _estimate(args: argparse.Namespace) -> int:
           "them (one fit per user per setting). Dollars from prices.yaml (unverified list "
           "prices; a model it does not list costs $0.00 here).")
     return 0
+
+
+def _check_benchmark_on_disk(config: dict[str, Any], overrides: dict[str, Any],
+                             only: list[str] | None) -> None:
+    """Every benchmark dataset the estimated chapters read is on disk, or one message
+    naming all the missing ones (the construction chapter reads the raw sources instead)."""
+    from persona_judge.study.estimate import ESTIMATORS
+    from persona_judge.study.runner import chapters, check_data, expand, select
+
+    runs = select([r for c in chapters(config) for r in expand(c, overrides)], only)
+    check_data(config, [r for r in runs if r.name in ESTIMATORS
+                        and r.name != "00_benchmark_construction"])
 
 
 def _check_study_settings(config: dict[str, Any]) -> None:
@@ -491,6 +522,8 @@ def add_estimate_command(sub: argparse._SubParsersAction) -> None:
                                                            "study.yaml)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. -p max_users=131 (repeatable)")
+    p.add_argument("--smoke", action="store_true",
+                   help="estimate a smoke run (the same as -p mode=smoke)")
     p.add_argument("--completion-tokens", type=_positive_int, default=None,
                    help="assumed completion tokens per call (default: each request's "
                         "max_tokens, an upper bound)")

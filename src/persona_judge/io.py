@@ -14,6 +14,13 @@ that would clean up to the same name, or differ only in case, get a short hash o
 the exact id) and safe (no separators, no ``..``, never empty), so a result can only
 land inside the chosen output folder. :func:`replace_folder` swaps a finished
 staging folder in as a whole, so a folder always holds the files of one fit.
+
+Those hidden working folders carry the id of the process that made them
+(``.staging-<folder>-<pid>``, ``.old-<folder>-<pid>``); a crash can leave one behind.
+:func:`clean_stale_folders` removes them on the next run once their process is gone
+(a live process's, this one's included, are never touched), and puts an ``.old-``
+folder back in place when the crash came after the old result was moved aside and
+before the new one was moved in.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "check_output_root",
+    "clean_stale_folders",
     "replace_folder",
     "user_folder_name",
 ]
@@ -217,3 +225,61 @@ def replace_folder(staging: Path, target: Path) -> Path:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+_WORKING = re.compile(r"^\.(?P<kind>staging|old)-(?P<name>.+)-(?P<pid>\d+)$")
+
+
+def process_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists on this machine (ours, or anyone's)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    except OSError:
+        return True  # cannot tell: keep the folder
+    return True
+
+
+def clean_stale_folders(root: Path) -> list[str]:
+    """Remove the working folders a crashed run left in ``root``; return what was done.
+
+    A ``.staging-<folder>-<pid>`` folder whose process is gone is a half-written
+    result: removed. A ``.old-<folder>-<pid>`` folder of a dead process is the previous
+    result moved aside by :func:`replace_folder`: removed when ``<folder>`` is in place,
+    moved back to ``<folder>`` when it is not. Folders of a live process are left alone.
+    """
+    done: list[str] = []
+    try:
+        entries = sorted(Path(root).iterdir())
+    except OSError:
+        return done
+    for entry in entries:
+        match = _WORKING.match(entry.name)
+        if match is None or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = int(match["pid"])
+        if process_alive(pid):
+            continue
+        target = entry.with_name(match["name"])
+        try:
+            if match["kind"] == "old" and not target.exists():
+                os.replace(entry, target)
+                done.append(f"put back {target.name}/ from {entry.name}/, left aside by a run "
+                            f"that stopped while replacing it (process {pid})")
+                continue
+            shutil.rmtree(entry)
+        except OSError as err:
+            raise OutputError(f"could not clean up {entry}, left by a run that stopped "
+                              f"(process {pid}): {describe_os_error(err)}; remove it by hand"
+                              ) from err
+        what = "half-written result" if match["kind"] == "staging" else "previous result"
+        done.append(f"removed {entry.name}/, a {what} left by a run that stopped "
+                    f"(process {pid})")
+    return done

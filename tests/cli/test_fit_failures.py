@@ -3,9 +3,14 @@ it fails loudly, writes nothing that looks like a result, and loses no finished 
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import SMALL, output_map, result_files, rows, write_jsonl
@@ -255,3 +260,168 @@ def test_no_result_folder_outside_out_even_for_staging(tmp_path: Path, run) -> N
     assert run("fit", prefs, "--out", out, "--smoke", *SMALL)[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["me.jsonl", "out"]
     assert sorted(p.name for p in out.iterdir()) == ["me", "users.json"]
+
+
+# -- working folders a crashed run left behind ------------------------------------------------
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_staging_folders_of_dead_runs_are_cleaned_live_ones_kept(
+    tmp_path: Path, run
+) -> None:
+    prefs = write_jsonl(tmp_path / "two.jsonl", rows("me", 3) + rows("you", 3))
+    out = tmp_path / "out"
+    assert run("fit", prefs, "--out", out, "--smoke", *SMALL)[0] == 0
+    dead_a, dead_b = _dead_pid(), _dead_pid()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = [out / f".staging-me-{dead_a}", out / f".staging-you-{dead_b}"]
+        for folder in stale:  # a crash (kill -9) while writing: a partial file inside
+            folder.mkdir()
+            (folder / "artifact.json").write_text('{"format": "persona_judge/synth')
+        busy = out / f".staging-me-{live.pid}"  # a run still writing right now
+        busy.mkdir()
+        (busy / "persona.txt").write_text("being written")
+        code, printed, err = run("fit", prefs, "--out", out, "--smoke", "--user", "you",
+                                 *SMALL)
+        assert code == 0, err
+        assert not any(folder.exists() for folder in stale)
+        assert (busy / "persona.txt").read_text() == "being written"
+        for pid in (dead_a, dead_b):
+            assert f"removed .staging-{'me' if pid == dead_a else 'you'}-{pid}/, a " \
+                   f"half-written result left by a run that stopped (process {pid})" in printed
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            ["me", "you", "users.json", busy.name])
+        assert SynthesizeMeArtifact.load(out / "me" / "artifact.json").user_id == "me"
+    finally:
+        live.kill()
+        live.wait()
+
+
+# -- a fit that learned nothing ----------------------------------------------------------------
+PROSE = ("Both replies have their merits, and which one is better depends on what the user "
+         "values; I would rather not pick one.")
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_fit_that_never_saw_a_readable_verdict_is_not_a_success(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A server answering every request about ben with prose (no JSON mode to enforce a
+    verdict): ben's fit learned nothing and is reported so; ana's fit is unaffected."""
+    from persona_judge.method.smoke import smoke_responder
+
+    def responder(body: dict) -> str:
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        return PROSE if "ben asks" in text else smoke_responder(body)
+
+    prefs = write_jsonl(tmp_path / "two.jsonl", rows("ana", 5) + rows("ben", 5))
+    out, cache = tmp_path / "out", tmp_path / "c.sqlite"
+    with StandInServer(responder=responder, accept_formats=()) as server:
+        monkeypatch.setenv("LLM_BASE_URL", server.url)
+        code, printed, err = run("fit", prefs, "--out", out, "--cache", cache,
+                                 "--seed", seed, *SMALL)
+        assert code == 2
+        users = output_map(out)
+        assert users["ana"]["status"] == "fitted"
+        assert users["ben"]["status"] == "failed"
+        reason = users["ben"]["reason"]
+        assert reason.startswith("learned nothing: none of its ") and "\n" not in reason
+        assert "reasoning traces verified" in reason and "gave a readable verdict" in reason
+        assert "--structured-output" in reason and "cached" in reason
+        assert not (out / "ben").exists()  # no junk persona presented as a fit
+        assert SynthesizeMeArtifact.load(out / "ana" / "artifact.json").learned_nothing is None
+        assert "1 of 2 user(s) could not be fitted" in err and "'ben': learned nothing" in err
+        assert len(err.strip().splitlines()) == 1
+        # every finished call stays cached: the same command again sends nothing
+        seen = server.requests_seen
+        again, _, err_again = run("fit", prefs, "--out", out, "--cache", cache,
+                                  "--seed", seed, *SMALL)
+        assert again == 2 and server.requests_seen == seen
+        assert output_map(out)["ben"]["reason"] == reason
+
+
+def test_the_learned_nothing_threshold(tmp_path: Path, run) -> None:
+    """No verified trace and no readable validation verdict: learned nothing. One verified
+    trace, or one readable validation verdict (even a wrong one), is learning something."""
+    import dataclasses
+
+    prefs = write_jsonl(tmp_path / "me.jsonl", rows("me", 5) + rows("you", 4))
+    assert run("fit", prefs, "--out", tmp_path / "out", "--smoke", *SMALL)[0] == 0
+    for user in ("me", "you"):
+        art = SynthesizeMeArtifact.load(tmp_path / "out" / user / "artifact.json")
+        assert art.learned_nothing is None
+        blind = dataclasses.replace(
+            art, traces=[dataclasses.replace(t, verified=False, prediction=None)
+                         for t in art.traces],
+            demo_traces=[dataclasses.replace(t, verified=False) for t in art.demo_traces],
+            spend={k: dataclasses.replace(v, no_choice=v.requests) for k, v in art.spend.items()})
+        assert blind.learned_nothing is not None
+        assert f"none of its {len(art.traces) + len(art.demo_traces)} reasoning traces" \
+            in blind.learned_nothing
+        one_trace = dataclasses.replace(
+            blind, traces=[dataclasses.replace(art.traces[0], verified=True),
+                           *blind.traces[1:]])
+        assert one_trace.learned_nothing is None
+        search = blind.spend["bootstrap search"]
+        one_verdict = dataclasses.replace(blind, spend={
+            **blind.spend, "bootstrap search": dataclasses.replace(
+                search, no_choice=search.requests - 1)})
+        assert one_verdict.learned_nothing is None
+
+
+# -- a server slower than --timeout ------------------------------------------------------------
+def _slow_server(seconds: float) -> StandInServer:
+    """A stand-in taking ``seconds`` per answer, the tiny preflight at once (a server slow
+    on long prompts only); it counts the copies of one request it works on at once."""
+    from persona_judge.method.smoke import smoke_responder
+
+    def latency(body: dict[str, Any]) -> float:
+        text = json.dumps(body["messages"])
+        return 0.0 if "Connectivity check" in text or "Which reply is shorter?" in text \
+            else seconds
+
+    return StandInServer(responder=smoke_responder, latency=latency)
+
+
+def _each_request_sent_once(server: StandInServer) -> bool:
+    bodies = Counter(json.dumps(r.body, sort_keys=True) for r in server.requests)
+    return set(bodies.values()) == {1}
+
+
+@pytest.mark.parametrize("users", [("ana",), ("ana", "ben")])
+def test_a_slow_server_is_waited_for_one_copy_at_a_time(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch, users: tuple[str, ...]
+) -> None:
+    server = _slow_server(1.0)
+    prefs = write_jsonl(tmp_path / "p.jsonl", [r for u in users for r in rows(u, 3)])
+    with server:
+        monkeypatch.setenv("LLM_BASE_URL", server.url)
+        code, printed, err = run("fit", prefs, "--out", tmp_path / "out", "--cache",
+                                 tmp_path / "c.sqlite", "--timeout", "0.4", *SMALL)
+    assert code == 0, err
+    assert {u: e["status"] for u, e in output_map(tmp_path / "out").items()} == \
+        dict.fromkeys(users, "fitted")
+    assert server.max_copies_in_flight == 1 and _each_request_sent_once(server)
+    assert "answers slower than timeout=0.4 s" in printed and "never sent twice" in printed
+
+
+def test_a_server_slower_than_the_timeout_allows_names_the_setting(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = _slow_server(3.0)
+    prefs = write_jsonl(tmp_path / "p.jsonl", rows("ana", 4) + rows("ben", 4))
+    with server:
+        monkeypatch.setenv("LLM_BASE_URL", server.url)
+        code, printed, err = run("fit", prefs, "--out", tmp_path / "out", "--cache",
+                                 tmp_path / "c.sqlite", "--timeout", "0.5",
+                                 "--max-timeout-retries", "1", *SMALL)
+    assert code == 2
+    assert "--timeout" in err and "llm_settings.timeout" in err and "now 0.5 s" in err
+    assert "no answer within 1.5 s" in err
+    assert len(err.strip().splitlines()) == 1
+    assert server.max_copies_in_flight == 1 and _each_request_sent_once(server)
+    assert result_files(tmp_path / "out") == []

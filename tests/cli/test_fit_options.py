@@ -63,16 +63,19 @@ def test_every_option_reaches_the_code(
         "--seed", "7", "--n-candidates", "3", "--m-candidates", "2",
         "--persona-instruction", theta, "--cache", cache, "--skip-bad-rows",
         "--drop-duplicates", "--timeout", "11.5", "--connect-timeout", "2.5",
-        "--max-retries", "4", "--max-concurrency", "3", "--structured-output", "json_object")
+        "--max-retries", "4", "--max-timeout-retries", "1", "--max-concurrency", "3",
+        "--structured-output", "json_object")
     assert code == 0, err
     (load,) = spies["load"]
     assert load == {"seed": 7, "user": "bob", "drop_duplicates": True, "on_error": "skip"}
     (client,) = spies["client"]
     assert client["model"] == "served-judge" and Path(client["cache_path"]) == cache
     settings = {k: client[k] for k in ("timeout", "connect_timeout", "max_retries",
-                                       "max_concurrency", "structured_output")}
+                                       "max_timeout_retries", "max_concurrency",
+                                       "structured_output")}
     assert settings == {"timeout": 11.5, "connect_timeout": 2.5, "max_retries": 4,
-                        "max_concurrency": 3, "structured_output": "json_object"}
+                        "max_timeout_retries": 1, "max_concurrency": 3,
+                        "structured_output": "json_object"}
     defaults = ClientConfig()
     assert all(getattr(defaults, k) != v for k, v in settings.items())  # none is a default
     (config,) = spies["fit"]
@@ -98,8 +101,8 @@ def test_without_options_the_client_keeps_its_defaults(
     prefs = write_jsonl(tmp_path / "me.jsonl", rows("me", 3))
     assert run("fit", prefs, "--out", tmp_path / "o", "--smoke", *SMALL)[0] == 0
     (client,) = spies["client"]
-    assert not {"timeout", "connect_timeout", "max_retries", "max_concurrency",
-                "structured_output"} & set(client)
+    assert not {"timeout", "connect_timeout", "max_retries", "max_timeout_retries",
+                "max_concurrency", "structured_output"} & set(client)
     (load,) = spies["load"]
     assert load == {"seed": 0, "user": None, "drop_duplicates": False, "on_error": "raise"}
 
@@ -227,7 +230,8 @@ def test_fit_help_lists_the_client_options(capsys) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["fit", "--help"])
     text = capsys.readouterr().out
-    for option in ("--timeout", "--connect-timeout", "--max-retries", "--max-concurrency",
+    for option in ("--timeout", "--connect-timeout", "--max-retries", "--max-timeout-retries",
+                   "--max-concurrency",
                    "--structured-output", "--skip-bad-rows", "--drop-duplicates"):
         assert option in text
 

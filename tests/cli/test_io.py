@@ -135,3 +135,34 @@ def test_replace_folder_puts_the_old_result_back_on_failure(
     with pytest.raises(OutputError, match="permission denied"):
         replace_folder(staging, target)
     assert (target / "artifact.json").read_text() == "old"
+
+
+def test_clean_stale_folders_puts_an_aside_result_back_and_keeps_live_ones(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = child.pid
+    # a crash between "old result moved aside" and "new result moved in"
+    (tmp_path / f".old-alice-{dead}").mkdir()
+    (tmp_path / f".old-alice-{dead}" / "persona.txt").write_text("alice's fit")
+    # a crash after the swap, before the aside copy was removed
+    (tmp_path / "bob").mkdir()
+    (tmp_path / "bob" / "persona.txt").write_text("bob's new fit")
+    (tmp_path / f".old-bob-{dead}").mkdir()
+    # this process is alive: its folders are never touched
+    mine = tmp_path / f".staging-carol-{os.getpid()}"
+    mine.mkdir()
+    # not ours: a name that merely looks similar
+    (tmp_path / ".staging-notes").mkdir()
+    done = pj_io.clean_stale_folders(tmp_path)
+    assert (tmp_path / "alice" / "persona.txt").read_text() == "alice's fit"
+    assert (tmp_path / "bob" / "persona.txt").read_text() == "bob's new fit"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["alice", "bob", mine.name, ".staging-notes"])
+    assert len(done) == 2 and any("put back alice/" in d for d in done)
+    assert any(f"removed .old-bob-{dead}/, a previous result" in d for d in done)
+    assert pj_io.clean_stale_folders(tmp_path) == []  # nothing left to do

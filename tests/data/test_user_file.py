@@ -210,12 +210,38 @@ def test_fields_are_reported_as_written(tmp_path, row, expected):
 def test_a_duplicate_row_names_both_lines(tmp_path):
     path = _write(tmp_path, [ROW, ROW2, {**ROW, "chosen": {"role": "assistant",
                                                             "content": ROW["chosen"]}}])
-    with pytest.raises(PreferenceFileError, match="line 3: the same preference .* as line 1; "
+    with pytest.raises(PreferenceFileError, match="line 3: the same preference as line 1: .*; "
                                                   "remove one .*--drop-duplicates"):
         load_preferences_file(path)
     report = load_preferences_file(path, drop_duplicates=True)
     assert len(report.preferences) == 2
     assert report.dropped_duplicates == [f"{path}, line 3: same preference as line 1"]
+
+
+@pytest.mark.parametrize("ids", [("c1", "c2"), ("trip", "trip-again")])
+def test_a_duplicate_message_says_what_matched_not_the_conversation(tmp_path, ids):
+    # the check compares user, prompt and both replies; the conversation ids differ here
+    rows = [{**ROW, "user_id": "ana", "conversation_id": ids[0]}, ROW2,
+            {**ROW, "user_id": "ana", "conversation_id": ids[1]}]
+    with pytest.raises(PreferenceFileError) as caught:
+        load_preferences_file(_write(tmp_path, rows))
+    message = str(caught.value)
+    assert "line 3: the same preference as line 1: same user 'ana', same prompt, same " \
+           "chosen and same rejected reply" in message
+    assert f"the conversation_id differs, {ids[0]!r} and {ids[1]!r}, and is not compared" \
+        in message
+    assert "same conversation" not in message and "user, conversation" not in message
+
+
+def test_a_duplicate_multi_turn_context_is_named_as_written(tmp_path):
+    context = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+               {"role": "user", "content": "Plan a trip"}]
+    row = {"Context": context, "chosen": "Day 1.", "rejected": "Go.", "user_id": "bo"}
+    with pytest.raises(PreferenceFileError, match=r"line 2: the same preference as line 1: "
+                       r"same user 'bo', same Context \(3 turns\), same chosen and same "
+                       r"rejected reply; remove") as caught:
+        load_preferences_file(_write(tmp_path, [row, row]))
+    assert "conversation_id" not in str(caught.value)  # none given: nothing to contrast
 
 
 def test_a_duplicate_explicit_id_names_both_lines_and_cannot_be_dropped(tmp_path):

@@ -174,3 +174,37 @@ def test_preflight_off_sends_nothing_extra(tmp_path: Path) -> None:
             client.judge(judge_request(0))
         assert server.requests_seen == 1
         assert "response_format" not in server.requests[0].body  # auto without a probe: off
+
+
+@pytest.mark.parametrize("form", ["off", "auto"])
+def test_preflight_honours_retry_after_like_every_other_call(tmp_path: Path, form: str) -> None:
+    # before: two tries within ~2 s, then "not usable ... kept rate-limiting"
+    with StandInServer() as server:
+        server.inject(*[Fault("429", retry_after=1)] * 3)
+        with make(server.url, tmp_path, structured_output=form) as client:
+            assert client.chat(text_request(1)).error is None
+            assert client.stats.preflight_calls == 4  # auto: the json_schema probe, accepted
+            assert client.stats.preflight_waited == 3
+        times = [r.received_at for r in server.requests]
+        gaps = [b - a for a, b in zip(times[:4], times[1:4], strict=False)]
+        assert len(gaps) == 3 and min(gaps) >= 0.95  # each wait as long as the server asked
+        assert server.requests_seen == 4 + 1
+        assert ("response_format" in server.requests[0].body) == (form == "auto")
+        assert client.stats.calls == 1
+
+
+def test_preflight_waits_for_rate_limits_only_up_to_its_maximum(tmp_path: Path) -> None:
+    with StandInServer(always=Fault("429", retry_after=1)) as server:
+        with make(server.url, tmp_path, preflight_max_wait=2.5) as client:
+            with pytest.raises(EndpointUnavailableError) as info:
+                client.chat(text_request(1))
+        message = str(info.value)
+        assert "kept rate-limiting (HTTP 429) the preflight: waited 2 s" in message
+        assert "preflight_max_wait=2.5 s" in message
+        assert server.requests_seen == 3 and client.stats.calls == 0
+    with StandInServer(always=Fault("429", retry_after=600)) as server:
+        with make(server.url, tmp_path / "long") as client:  # default maximum: 120 s
+            with pytest.raises(EndpointUnavailableError, match=r"it asked to wait 600 s more "
+                               r"\(Retry-After\), more than preflight_max_wait=120 s"):
+                client.chat(text_request(1))
+        assert server.requests_seen == 1  # asked for more than allowed: not waited at all

@@ -112,8 +112,78 @@ def test_real_run_without_data_ends_with_a_message_not_a_traceback(project, monk
     code = cli.main(["run", "-p", "mode=real", "--no-book"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("error: MichaelR207/prism_personalized_0125 is not in the local copy")
-    assert "MODE=smoke" in err and "Traceback" not in err
+    assert err.startswith("error: this run needs PersonalRewardBench's prism, and prism is not "
+                          "on this machine (MichaelR207/prism_personalized_0125 is not in the "
+                          "local copy")
+    assert "persona-judge download" in err and "persona-judge run --smoke" in err
+    assert "MODE=smoke" in err and "Traceback" not in err and "-p mode smoke" not in err
+
+
+@pytest.mark.parametrize("command", ["run", "estimate"])
+def test_without_data_the_message_names_every_missing_dataset(tmp_path, monkeypatch, capsys,
+                                                              command):
+    # before: the first missing dataset only, and papermill's `-p mode smoke` as the advice;
+    # the study's own study.yaml: chapter 05's grid reads both datasets
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PERSONA_JUDGE_DATA", str(tmp_path / "data"))
+    write_fixture("prism", paths.hub_dir() / repo_id("prism"))  # one of the two is here
+    argv = [command, "-p", "mode=real", "--only", "05_main_results"] + (
+        ["--no-book", "--site", str(tmp_path / "site")] if command == "run" else [])
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "needs PersonalRewardBench's chatbot_arena and prism, and chatbot_arena is not" in err
+    assert repo_id("chatbot_arena") in err and repo_id("prism") not in err
+    monkeypatch.setenv("PERSONA_JUDGE_DATA", str(tmp_path / "empty"))  # neither is here
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "chatbot_arena and prism are not on this machine" in err
+    assert repo_id("chatbot_arena") in err and repo_id("prism") in err
+    assert "`persona-judge download` (both datasets" in err
+    assert "`persona-judge run --smoke`" in err
+
+
+def test_run_smoke_is_a_smoke_run(project, capsys):
+    config = yaml.safe_load((project / "study.yaml").read_text())
+    (project / "study.yaml").write_text(yaml.safe_dump({**config, "mode": "real"}))
+    assert cli.main(["run", "--smoke", "--no-book", "--only", "ok"]) == 0
+    assert _outputs(project / "book" / "executed" / "ok.ipynb").strip() == "smoke 3 chapter"
+    first = runner.chapter_runs()
+    assert set(first) == {"ok"} and first["ok"]["parameters"]["mode"] == "smoke"
+    assert first["ok"]["started"] <= first["ok"]["finished"]
+    # a later run of another chapter keeps the record of the page it did not touch
+    assert cli.main(["run", "--smoke", "--no-book", "--only", "llm", "-p", "model=m2"]) == 0
+    runs = runner.chapter_runs()
+    assert runs["ok"] == first["ok"] and runs["llm"]["parameters"]["model"] == "m2"
+    assert cli.main(["run", "--smoke", "-p", "mode=real", "--no-book"]) == 2
+    assert "--smoke contradicts -p mode=real" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "estimate"])
+def test_papermills_form_of_a_setting_is_named_with_the_right_one(project, capsys, command):
+    # before: `run` failed on a stray "smoke", `estimate` took it for a config file
+    assert cli.main([command, "-p", "mode", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "-p mode smoke: this command takes -p mode=smoke" in err and "--smoke" in err
+    assert cli.main([command, "-p", "seed", "4"]) == 2
+    assert "-p seed 4: this command takes -p seed=4" in capsys.readouterr().err
+
+
+def test_the_readmes_papermill_one_liner_writes_where_git_ignores_it():
+    import re
+    import shutil
+    import subprocess
+
+    root = paths.project_root()
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    lines = re.findall(r"^\S*papermill (\S+\.ipynb) (\S+\.ipynb)", readme, flags=re.M)
+    assert lines, "the README shows a papermill one-liner"
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    for _, output in lines:
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", output], cwd=root)
+        assert ignored.returncode == 0, f"{output} (the README's papermill output) is not " \
+                                        "git-ignored"
 
 
 def test_unknown_notebook_in_only_is_refused(project):

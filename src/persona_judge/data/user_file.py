@@ -23,8 +23,10 @@ and the field **as you wrote it** (``prompt``, ``Chosen``), with what to do:
 * ``.csv``: column names in any case (``Prompt,Chosen,Rejected``); a row with more
   or fewer fields than the header is an error, never a silent shift of columns; line
   numbers count file lines, also after quoted fields spanning several lines.
-* Duplicates: a row identical to an earlier one (same user, conversation and
-  replies), or a ``pair_id`` used twice, is an error naming both lines, unless
+* Duplicates: a row repeating an earlier one (same user, prompt or context turns,
+  chosen and rejected reply; ``conversation_id`` is not compared, and the message
+  says when the two rows' ids differ), or a ``pair_id`` used twice, is an error
+  naming both lines, unless
   ``drop_duplicates=True`` drops exact duplicates (keeping the first; reported).
   (The data layer will also check stored pair ids; this is the file's own check.)
 * ``user=ID`` keeps only that user's rows *before* validation, so other users' bad
@@ -383,10 +385,26 @@ def _duplicate_key(row: _Row) -> str:
                        d.get("rejected")], sort_keys=True, ensure_ascii=False, default=str)
 
 
+def _what_matched(first: _Row, row: _Row) -> str:
+    """What two duplicate rows share (what :func:`_duplicate_key` compares), and their
+    conversation ids when they differ (those are not compared)."""
+    field = first.written.get("context", "prompt")
+    turns = first.data.get("context") or []
+    if len(turns) > 1:
+        field += f" ({len(turns)} turns)"
+    same = (f"same user {str(first.data.get('user_id'))!r}, same {field}, same chosen and "
+            "same rejected reply")
+    ids = str(first.data.get("conversation_id")), str(row.data.get("conversation_id"))
+    if ids[0] != ids[1] and ("conversation_id" in first.written
+                             or "conversation_id" in row.written):
+        same += f" (the conversation_id differs, {ids[0]!r} and {ids[1]!r}, and is not compared)"
+    return same
+
+
 def _check_duplicates(rows: list[_Row | PreferenceFileError], source: str, drop: bool
                       ) -> tuple[list[_Row | PreferenceFileError], list[str]]:
     """Exact duplicates and reused ``pair_id`` values, each named with both lines."""
-    seen: dict[str, int] = {}
+    seen: dict[str, _Row] = {}
     ids: dict[str, int] = {}
     out: list[_Row | PreferenceFileError] = []
     dropped: list[str] = []
@@ -396,14 +414,15 @@ def _check_duplicates(rows: list[_Row | PreferenceFileError], source: str, drop:
             continue
         key = _duplicate_key(row)
         if key in seen:
+            first = seen[key]
             if drop:
                 dropped.append(f"{source}, line {row.line}: same preference as line "
-                               f"{seen[key]}")
+                               f"{first.line}")
                 continue
             out.append(PreferenceFileError(
                 source, row.line, None,
-                f"the same preference (user, conversation and both replies) as line "
-                f"{seen[key]}; remove one of the two lines, or pass --drop-duplicates "
+                f"the same preference as line {first.line}: {_what_matched(first, row)}; "
+                "remove one of the two lines, or pass --drop-duplicates "
                 "(drop_duplicates=True) to keep only the first"))
             continue
         pair_id = row.data.get("pair_id")
@@ -413,7 +432,7 @@ def _check_duplicates(rows: list[_Row | PreferenceFileError], source: str, drop:
                 f"{pair_id!r} is already the id of line {ids[str(pair_id)]}; every preference "
                 "needs its own id"))
             continue
-        seen[key] = row.line
+        seen[key] = row
         if pair_id is not None:
             ids[str(pair_id)] = row.line
         out.append(row)

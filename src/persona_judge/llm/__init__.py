@@ -20,8 +20,10 @@ from persona_judge.llm.client import (
     LLMClient,
     ReplayMissError,
     TrackedClient,
+    answer_patience,
     client_from_env,
     preflight_worst_case,
+    timeout_advice,
 )
 from persona_judge.llm.endpoint import (
     Endpoint,
@@ -76,7 +78,9 @@ __all__ = [
     "load_prices",
     "normalise_base_url",
     "parse_judgment",
+    "answer_patience",
     "preflight_worst_case",
+    "timeout_advice",
     "request_key",
     "resolve_endpoint",
 ]

@@ -33,9 +33,15 @@ then stops the run at the preflight).  The form is part of every judge
 request's cache key.  Free text and :func:`parse_judgment` remain the fallback:
 structured answers are parsed by the same parser.
 
-**Failures.**  An attempt that fails with 408/409/429, 5xx, a timeout, a
-dropped connection or a malformed body is retried with exponential backoff
-(``tenacity``), honouring ``retry-after-ms`` / ``Retry-After``.  A call that
+**Failures.**  An attempt that fails with 408/409/429, 5xx, a dropped
+connection or a malformed body is retried with exponential backoff
+(``tenacity``), honouring ``retry-after-ms`` / ``Retry-After``.  A request that
+got no answer within ``timeout`` is never sent again (the server may still be
+working on it; a resend would put a second copy in its queue): the client waits
+longer for that one copy (``max_timeout_retries`` waits, each ``timeout_growth``
+times longer, :func:`answer_patience`), then fails the call with a message naming
+``--timeout`` / ``llm_settings.timeout``.  The preflight waits out a rate limit
+as asked, within ``preflight_max_wait``.  A call that
 still fails becomes a ``ChatResult`` with ``error`` set (or a ``Judgment`` with
 ``failure_kind="call_failed"``): batches continue, and :class:`RunStats` counts
 it -- until the **circuit breaker** (:mod:`persona_judge.llm.breaker`) trips
@@ -74,7 +80,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 from tqdm import tqdm
 
@@ -113,8 +119,10 @@ __all__ = [
     "LLMClient",
     "ReplayMissError",
     "TrackedClient",
+    "answer_patience",
     "client_from_env",
     "preflight_worst_case",
+    "timeout_advice",
 ]
 
 log = logging.getLogger("persona_judge.llm")
@@ -136,8 +144,9 @@ class _FormRefused(Exception):
 #: ``structured_output`` settings: probe the endpoint, force a form, or never ask.
 STRUCTURED_OUTPUT_MODES: tuple[str, ...] = ("auto", *STRUCTURED_FORMS)
 
-# The preflight retries a refused connection, a 5xx or a 429 once, after at most
-# this pause; a timeout is not retried (a tiny request that times out is damning).
+# The preflight retries a refused connection or a 5xx once, after at most this pause;
+# a timeout is not retried (a tiny request that times out is damning). A server that
+# asks to wait (429, Retry-After) is waited for: see ClientConfig.preflight_max_wait.
 PREFLIGHT_ATTEMPTS = 2
 PREFLIGHT_MAX_PAUSE = 2.0
 # Refusals of a structured-output form: a 4xx other than auth/404, or the 500/501
@@ -153,10 +162,19 @@ class ClientConfig:
     rpm / tpm:         client-side requests / tokens per ``rate_window`` seconds
                        (None = unlimited); tokens are estimated before the call as
                        prompt chars/4 + max_tokens
-    timeout:           seconds to wait for one answer (the read timeout of an
-                       attempt; generation can be slow)
+    timeout:           seconds to wait for one answer before it counts as slow
+                       (then see ``max_timeout_retries``; generation can be slow)
     connect_timeout:   seconds to open a connection (a dead host fails fast)
-    max_retries:       retries per call after the first attempt
+    max_retries:       retries per call after the first attempt (429, 5xx, dropped
+                       connections, malformed bodies; not timeouts, see below)
+    max_timeout_retries / timeout_growth: a request that got no answer within
+                       ``timeout`` is *not* sent again (the server may still be
+                       working on it, and a second copy would only queue behind
+                       it): the client keeps waiting for that one copy, up to
+                       ``max_timeout_retries`` more times, each wait ``timeout_growth``
+                       times the one before; then the call fails, naming the
+                       setting to raise.  Defaults: 120 + 240 + 480 = 840 s in all
+                       (:func:`answer_patience`)
     backoff_initial / backoff_max: exponential backoff between retries, seconds
                        (with jitter); a server's Retry-After wins when present,
                        capped at ``max_retry_after``
@@ -175,6 +193,10 @@ class ClientConfig:
                        real call (and probe structured output).  Off: no check,
                        and ``auto`` means the stored capability, else free text
     preflight_timeout: read timeout of the preflight (also capped by ``timeout``)
+    preflight_max_wait: seconds the preflight waits, in all, for a server that
+                       rate-limits it (429, or any answer with ``Retry-After``),
+                       honouring ``Retry-After``; a server asking for more stops the
+                       run with a message naming this setting
     breaker_consecutive / breaker_failure_share / breaker_min_calls: when the
                        circuit breaker stops the run (see ``llm.breaker``)
     dry_run_completion_tokens: completion length assumed by a dry run
@@ -189,6 +211,8 @@ class ClientConfig:
     timeout: float = 120.0
     connect_timeout: float = 5.0
     max_retries: int = 6
+    max_timeout_retries: int = 2
+    timeout_growth: float = 2.0
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     max_retry_after: float = 120.0
@@ -199,6 +223,7 @@ class ClientConfig:
     structured_output: str = "auto"
     preflight: bool = True
     preflight_timeout: float = 20.0
+    preflight_max_wait: float = 120.0
     breaker_consecutive: int = 3
     breaker_failure_share: float = 0.25
     breaker_min_calls: int = 12
@@ -214,13 +239,16 @@ class ClientConfig:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"LLM setting {name} must be > 0, got {getattr(self, name)}")
         for name in ("max_retries", "max_parse_retries", "backoff_initial", "backoff_max",
-                     "max_retry_after"):
+                     "max_retry_after", "max_timeout_retries", "preflight_max_wait"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"LLM setting {name} must be >= 0, got {getattr(self, name)}")
         for name in ("rpm", "tpm", "dry_run_completion_tokens"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SettingsError(f"LLM setting {name} must be >= 1 or null, got {value}")
+        if self.timeout_growth < 1:
+            raise SettingsError("LLM setting timeout_growth must be >= 1 (each wait at least "
+                                f"as long as the one before), got {self.timeout_growth}")
         if self.structured_output not in STRUCTURED_OUTPUT_MODES:
             raise SettingsError(
                 f"LLM setting structured_output must be one of "
@@ -269,6 +297,26 @@ def preflight_worst_case(config: ClientConfig) -> float:
     connect = min(config.connect_timeout, config.timeout)
     refused = PREFLIGHT_ATTEMPTS * connect + (PREFLIGHT_ATTEMPTS - 1) * PREFLIGHT_MAX_PAUSE
     return max(refused, connect + read)
+
+
+def answer_patience(config: ClientConfig) -> float:
+    """Seconds the client waits for one answer before the call fails as timed out.
+
+    ``timeout`` first, then ``max_timeout_retries`` longer waits, each
+    ``timeout_growth`` times the one before, all on the one request sent:
+    ``timeout * (1 + g + g**2 + ...)``; with the defaults 120 + 240 + 480 = 840 s.
+    """
+    return config.timeout * sum(config.timeout_growth ** k
+                                for k in range(config.max_timeout_retries + 1))
+
+
+def timeout_advice(config: ClientConfig) -> str:
+    """What to change when a server answers more slowly than the settings allow."""
+    return ("raise the answer timeout (--timeout for `persona-judge fit`, "
+            "llm_settings.timeout in study.yaml; now "
+            f"{config.timeout:g} s), or lower the calls in flight (--max-concurrency, "
+            f"llm_settings.max_concurrency; now {config.max_concurrency}) so fewer requests "
+            "queue at the server")
 
 
 class _RetryAfterOrBackoff(wait_base):
@@ -517,15 +565,20 @@ class LLMClient:
             f"calls are in the cache {self.cache_path}; rerunning the same command resumes."))
 
     def _preflight_call(self, form: str, *, refusal_ok: bool) -> Completion:
-        """One preflight request (up to PREFLIGHT_ATTEMPTS attempts); counted, never cached.
+        """One preflight request; counted, never cached.
 
-        ``refusal_ok``: a refusal of the form raises :class:`_FormRefused` (the probe
-        moves on to the next form) instead of stopping the run.
+        A failure is tried again once (:data:`PREFLIGHT_ATTEMPTS`), after a short
+        pause; a server that asks to wait (429, or ``Retry-After`` on any retryable
+        answer) is waited for as it asks, like every other call, for up to
+        ``preflight_max_wait`` seconds in all, and those waits do not count as
+        failures.  ``refusal_ok``: a refusal of the form raises :class:`_FormRefused`
+        (the probe moves on to the next form) instead of stopping the run.
         """
         assert self._transport is not None
         request = self._preflight_request(form)
         read = min(self.config.timeout, self.config.preflight_timeout)
-        for attempt in range(1, PREFLIGHT_ATTEMPTS + 1):
+        failures = 0
+        while True:
             try:
                 self.stats.add(preflight_calls=1, attempts=1)
                 completion = self._transport.complete_once(self.model, request, read)
@@ -540,26 +593,48 @@ class LLMClient:
                         "off")) from None
                 raise self._unavailable("it refused a minimal chat request", reason) from None
             except TransientError as err:
-                # A 500 may be a refusal of the form (llama.cpp) or a blip: ask once more
-                # before calling the form refused and never sending it again.
-                refused = refusal_ok and err.status in _FORM_REFUSAL_STATUSES
-                if refused and attempt == PREFLIGHT_ATTEMPTS:
-                    raise _FormRefused(str(err)) from None
                 if err.cause == "timeout":
+                    setting = ("preflight_timeout" if read == self.config.preflight_timeout
+                               else "the answer timeout (--timeout, llm_settings.timeout)")
                     raise self._unavailable(
                         f"it did not answer a {request.max_tokens}-token request within "
                         f"{read:g} s (if the server is still loading the model, wait and "
-                        "rerun, or raise preflight_timeout)", str(err)) from None
-                if attempt == PREFLIGHT_ATTEMPTS:
-                    what = ("it kept rate-limiting (HTTP 429)" if err.status == 429
-                            else f"the preflight failed {attempt} times")
-                    raise self._unavailable(what, str(err)) from None
-                time.sleep(0.2 if refused else
-                           min(err.retry_after or PREFLIGHT_MAX_PAUSE / 2, PREFLIGHT_MAX_PAUSE))
+                        f"rerun, or raise {setting})", str(err)) from None
+                if err.status == 429 or err.retry_after is not None:
+                    self._preflight_wait(err)
+                    continue
+                # A 500 may be a refusal of the form (llama.cpp) or a blip: ask once more
+                # before calling the form refused and never sending it again.
+                failures += 1
+                refused = refusal_ok and err.status in _FORM_REFUSAL_STATUSES
+                if refused and failures == PREFLIGHT_ATTEMPTS:
+                    raise _FormRefused(str(err)) from None
+                if failures == PREFLIGHT_ATTEMPTS:
+                    raise self._unavailable(f"the preflight failed {failures} times",
+                                            str(err)) from None
+                time.sleep(0.2 if refused else PREFLIGHT_MAX_PAUSE / 2)
                 continue
             self._spend(*self._usage(request, completion))
             return completion
-        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _preflight_wait(self, err: TransientError) -> None:
+        """Wait as a rate-limiting server asks, within ``preflight_max_wait`` in all."""
+        limit = self.config.preflight_max_wait
+        pause = err.retry_after if err.retry_after is not None else PREFLIGHT_MAX_PAUSE
+        waited = self.stats.preflight_waited
+        if waited + pause > limit:
+            asked = (f"it asked to wait {pause:g} s more (Retry-After)"
+                     if err.retry_after is not None else "it kept rate-limiting")
+            raise self._unavailable(
+                f"it kept rate-limiting (HTTP {err.status}) the preflight: waited "
+                f"{waited:g} s, and {asked}, more than preflight_max_wait={limit:g} s "
+                "allows (raise it in llm_settings, or wait and rerun)", str(err)) from None
+        self.stats.add(preflight_waited=pause)
+        self.stats.add_retry(err.cause)
+        log.warning("the LLM endpoint %s is rate-limiting (HTTP %s); the preflight waits "
+                    "%.3g s as asked (%.3g s of preflight_max_wait=%g s used)", self._url,
+                    err.status, pause, waited + pause, limit)
+        time.sleep(pause)
 
     def _probe_structured_output(self) -> str:
         """Find the structured-output form the endpoint accepts; remember it in the cache."""
@@ -684,10 +759,16 @@ class LLMClient:
                 state.upcoming_sleep,
             )
 
+        # A timed-out request is never sent again: the server may still be working on
+        # it, and a second copy would only queue behind the first. The one copy is
+        # waited for, with growing patience (see ClientConfig); other failures, where
+        # the server is done with the request, are retried.
+        patience = answer_patience(self.config)
         retrying = Retrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
             wait=_RetryAfterOrBackoff(self.config),
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(
+                lambda e: isinstance(e, TransientError) and e.cause != "timeout"),
             before_sleep=before_sleep,
             reraise=True,
         )
@@ -701,11 +782,26 @@ class LLMClient:
                     if self._tpm is not None:
                         self._tpm.acquire(token_estimate)
                     self.stats.add(attempts=1)
-                    return transport.complete_once(self.model, request)
+                    started = time.monotonic()
+                    completion = transport.complete_once(self.model, request, patience)
+                    self.stats.note_latency(time.monotonic() - started, self.config.timeout)
+                    return completion
         except TransientError as err:
+            if err.cause == "timeout":
+                raise CallFailed("timeout", self._timeout_message(err, patience)) from None
             attempts = self.config.max_retries + 1
             raise CallFailed(err.cause, f"{err} (gave up after {attempts} attempts)") from None
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _timeout_message(self, err: TransientError, patience: float) -> str:
+        c = self.config
+        waits = (f"timeout={c.timeout:g} s, then {c.max_timeout_retries} longer wait(s) "
+                 f"(max_timeout_retries={c.max_timeout_retries}, each timeout_growth="
+                 f"{c.timeout_growth:g}x the one before)" if c.max_timeout_retries else
+                 f"timeout={c.timeout:g} s, max_timeout_retries=0")
+        return (f"{err}: no answer within {patience:g} s ({waits}) to the one copy sent; it "
+                "was not sent again, as the server may still be working on it. The server "
+                f"answers more slowly than the settings allow: {timeout_advice(c)}")
 
     def _dry_run_answer(self, request: ChatRequest, key: str, *, judge: bool) -> ChatResult:
         remember = self.cache_mode == "readwrite"
@@ -873,6 +969,10 @@ class LLMClient:
             cost = f"$0.00 (price unknown for {self.model}; add it to llm/prices.yaml)"
         where = self.endpoint.describe() if self.endpoint else "no endpoint"
         preflight = f" (+{s['preflight_calls']} preflight)" if s["preflight_calls"] else ""
+        if s["slow_answers"]:
+            retries += (f", {s['slow_answers']} answers slower than timeout="
+                        f"{self.config.timeout:g} s (the slowest {s['slowest_answer']:.0f} s; "
+                        "waited for, never sent twice)")
         return (
             f"{head} -- {self.model} via {where}: {s['calls']} calls{preflight}, "
             f"{s['cache_hits']} cache "

@@ -34,6 +34,9 @@ How one attempt can fail (:meth:`Transport.complete_once`):
 
 * :class:`TransientError` -- worth retrying: HTTP 408, 409, 429 and 5xx, a
   timeout, a refused or dropped connection, a body that is not a completion.
+  Its ``cause`` is ``"timeout"`` only when the request was sent and no answer
+  came (the client never sends such a request again; see ``llm.client``); a
+  connection that could not be opened in time is ``"connection"``.
   ``retry_after`` carries the server's ``retry-after-ms`` (milliseconds) or
   ``Retry-After`` (seconds, or an HTTP date) when it sent one.
 * :class:`EndpointConfigError` -- 401/403 (the key) and 404 (model or URL): no
@@ -366,6 +369,10 @@ class Transport:
                 **options,
             )
         except together.APITimeoutError as err:
+            if isinstance(err.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+                # never sent: safe to send again, like a refused connection
+                raise TransientError(
+                    "connection", f"connecting to {where} timed out") from err
             raise TransientError("timeout", f"request to {where} timed out") from err
         except together.APIConnectionError as err:
             detail = f" ({type(err.__cause__).__name__})" if err.__cause__ else ""

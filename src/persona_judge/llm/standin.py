@@ -18,8 +18,10 @@ Faults can be queued (:meth:`StandInServer.inject`) to exercise the client's
 retry and fallback paths: HTTP 429 with ``Retry-After``, HTTP 500, a delay
 longer than the client's timeout, a malformed body, a dropped connection, or an
 unparseable judge answer; ``always=`` applies one fault to every request (a
-server that answers 400 or 500 to everything).  Counters record the requests
-seen, the most requests in flight at once, every request body, and
+server that answers 400 or 500 to everything); ``latency`` may be a function of
+the request body (a server slow on long prompts only).  Counters record the
+requests seen, the most requests in flight at once, the most copies of one
+request (identical bodies) being worked on at once, every request body, and
 (separately) the ``Authorization`` header each request carried (None when the
 client sent none).
 
@@ -115,6 +117,11 @@ def scripted_responder(request: dict[str, Any]) -> str:
             {"reasoning": "Scripted stand-in verdict (not a model).", "preferred": choice}
         )
     return f"Scripted stand-in reply #{digest.hex()[:8]} (not a model)."
+
+
+def _copy_key(body: dict[str, Any]) -> str:
+    """Identical request bodies are copies of one request (a resend after a timeout)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _estimate_tokens(text: str) -> int:
@@ -242,6 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = owner._record(self.path, body, authorization, raw)
         if fault is None and owner.always is not None:
             fault = owner.always
+        copy = _copy_key(body)
         try:
             if owner.require_key is not None and authorization != f"Bearer {owner.require_key}":
                 self._error(401, "invalid API key", "authentication_error")
@@ -250,12 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout) before we answered
         finally:
-            owner._leave()
+            owner._leave(copy)
 
     def _answer(self, body: dict[str, Any], fault: Fault | None) -> None:
         owner = self.server.owner
-        if owner.latency > 0:
-            time.sleep(owner.latency)
+        latency = owner.latency(body) if callable(owner.latency) else owner.latency
+        if latency > 0:
+            time.sleep(latency)
         if fault is not None and fault.kind == "timeout":
             time.sleep(fault.seconds)
         if fault is not None and fault.kind == "drop":
@@ -346,7 +355,8 @@ class StandInServer:
     """OpenAI-compatible chat server on 127.0.0.1 for tests, benchmarks and smoke runs.
 
     responder:   ``request_json -> answer text`` (default :func:`scripted_responder`)
-    latency:     seconds added to every chat request (simulates generation time)
+    latency:     seconds added to every chat request (simulates generation time), or a
+                 function of the request body giving them
     model_ids:   if given, other models get 404 like a real server
     require_key: if given, requests without ``Authorization: Bearer <key>`` get 401
     accept_formats: ``response_format`` types honoured; others get ``refuse_status``
@@ -361,7 +371,7 @@ class StandInServer:
         self,
         responder: Responder | None = None,
         *,
-        latency: float = 0.0,
+        latency: float | Callable[[dict[str, Any]], float] = 0.0,
         model_ids: Iterable[str] | None = None,
         require_key: str | None = None,
         accept_formats: Iterable[str] = ("json_schema", "json_object"),
@@ -380,6 +390,8 @@ class StandInServer:
         self._next_id = 0
         self._in_flight = 0
         self.max_in_flight = 0
+        self._copies: dict[str, int] = {}
+        self.max_copies_in_flight = 0
         self.requests: list[RecordedRequest] = []
         self.authorizations: list[str | None] = []
         self.completed = 0
@@ -457,6 +469,7 @@ class StandInServer:
                 "requests_seen": len(self.requests),
                 "completed": self.completed,
                 "max_in_flight": self.max_in_flight,
+                "max_copies_in_flight": self.max_copies_in_flight,
             }
 
     def reset_counters(self) -> None:
@@ -465,6 +478,7 @@ class StandInServer:
             self.authorizations.clear()
             self.received_bytes.clear()
             self.max_in_flight = self._in_flight
+            self.max_copies_in_flight = max(self._copies.values(), default=0)
             self.completed = 0
 
     def _record(
@@ -476,6 +490,9 @@ class StandInServer:
             self.received_bytes.append(raw)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            copy = _copy_key(body)
+            self._copies[copy] = self._copies.get(copy, 0) + 1
+            self.max_copies_in_flight = max(self.max_copies_in_flight, self._copies[copy])
             messages = body.get("messages")
             text = "\n".join(
                 str(m.get("content", "")) for m in messages if isinstance(m, dict)
@@ -485,9 +502,12 @@ class StandInServer:
                     return self._faults.pop(i)
             return None
 
-    def _leave(self) -> None:
+    def _leave(self, copy: str) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._copies[copy] -= 1
+            if not self._copies[copy]:
+                del self._copies[copy]
 
     def _complete(self) -> None:
         with self._lock:

@@ -33,6 +33,10 @@ class RunStats:
     preflight_calls: tiny requests that checked the endpoint (and probed its
                   structured-output support) before the first real call; never
                   cached, their tokens and dollars are included below
+    preflight_waited: seconds the preflight waited for a rate-limiting server
+    slow_answers: answers that took longer than the client's ``timeout`` and were
+                  waited for (the request is never sent twice); ``slowest_answer``
+                  is the longest answer time in seconds
     prompt_tokens / completion_tokens / dollars: spent by this run's calls
                   (cache hits cost nothing); estimates in a dry run
     """
@@ -51,6 +55,9 @@ class RunStats:
     fallbacks: int = 0
     usage_missing: int = 0
     preflight_calls: int = 0
+    preflight_waited: float = 0.0
+    slow_answers: int = 0
+    slowest_answer: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     dollars: float = 0.0
@@ -64,6 +71,12 @@ class RunStats:
                 if name.startswith("_") or name not in self.__dataclass_fields__:
                     raise AttributeError(f"RunStats has no counter {name!r}")
                 setattr(self, name, getattr(self, name) + amount)
+
+    def note_latency(self, seconds: float, timeout: float) -> None:
+        """Record how long one answer took; count it as slow beyond ``timeout``."""
+        with self._lock:
+            self.slowest_answer = max(self.slowest_answer, seconds)
+            self.slow_answers += seconds > timeout
 
     def add_retry(self, cause: str) -> None:
         with self._lock:

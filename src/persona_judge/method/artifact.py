@@ -30,6 +30,8 @@ from persona_judge.method.templates import GENERATION_SYSTEM, load_template
 
 ARTIFACT_FORMAT = "persona_judge/synthesizeme-artifact@2"
 COMPONENTS = ("persona", "demos")
+#: The steps whose judgments are validation verdicts (see ``learned_nothing``).
+SEARCH_STEPS = ("bootstrap search", "demo search")
 
 
 class ArtifactFormatError(PersonaJudgeError, ValueError):
@@ -81,6 +83,34 @@ class SynthesizeMeArtifact:
         for spend in self.spend.values():
             total = total + spend
         return total
+
+    @property
+    def learned_nothing(self) -> str | None:
+        """Why this fit learned nothing, in one line, or None when it learned something.
+
+        A fit learned nothing when **no reasoning trace verified** (step 1, or step 3's
+        traces written with the persona) **and no validation judgment gave a readable
+        verdict** (A or B) in either search: the model never once produced an answer
+        the method could check against the user's choices (every answer prose, a tie,
+        or unparseable), so the persona and the demos were chosen on nothing. A user
+        without validation pairs has no validation verdict to give, so for them no
+        verified trace is enough. One verified trace, or one readable validation
+        verdict (right or wrong), is learning something: the fit stands, with its
+        fallbacks. Computed from the stored record, so a loaded artifact answers too.
+        """
+        verified = len(self.verified_traces) + sum(t.verified for t in self.demo_traces)
+        searches = [self.spend[s] for s in SEARCH_STEPS if s in self.spend]
+        judged = sum(s.requests for s in searches)
+        readable = judged - sum(s.no_choice for s in searches)
+        if verified or readable:
+            return None
+        total = self.total_spend
+        traces = len(self.traces) + len(self.demo_traces)
+        checked = (f"none of its {judged} validation judgments gave a readable verdict"
+                   if judged else "it had no validation pair to check on")
+        return (f"learned nothing: none of its {traces} reasoning traces verified and "
+                f"{checked} ({total.unparseable} of {total.samples} answers of the model "
+                "could not be read as a verdict)")
 
     @property
     def fallback_codes(self) -> list[str]:

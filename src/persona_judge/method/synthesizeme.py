@@ -43,6 +43,11 @@ search calls); one validation pair → scores are 0 or 1 and ties go to the
 earliest candidate; one training pair → traces see no other labelled choice;
 no training pair → :class:`NotEnoughPreferencesError`.
 
+**A fit that learned nothing** -- no verified trace and no readable validation
+verdict (``SynthesizeMeArtifact.learned_nothing`` gives the threshold) -- is still
+returned, with the fallback ``"learned nothing"`` and the reason: ``persona-judge
+fit`` reports such a user as not fitted and writes nothing for them.
+
 ``components`` chooses the ablation fitted: ``("persona", "demos")`` is the full
 method; ``("persona",)`` skips step 3. At evaluation time
 ``artifact.with_components`` removes the persona or the demos of a full fit
@@ -256,7 +261,7 @@ def fit_user(user_split: UserSplit, client: Any,
     settings = config.settings()
     settings["user_seed"] = ctx.seed
     settings["n_train"], settings["n_val"] = len(ctx.train), len(ctx.val)
-    return SynthesizeMeArtifact(
+    artifact = SynthesizeMeArtifact(
         user_id=user_split.user_id, model=str(getattr(client, "model", "")),
         seed=config.seed, settings=settings, templates=ctx.templates,
         components=tuple(config.components),
@@ -265,6 +270,10 @@ def fit_user(user_split: UserSplit, client: Any,
         bootstrap_winner=step1.winner, persona=persona, persona_source_pairs=persona_pairs,
         demo_candidates=demo_candidates, demo_winner=demo_winner, demo_set=demo_set,
         fallbacks=fallbacks, spend=spend, demo_traces=demo_traces)
+    why = artifact.learned_nothing
+    if why is not None:  # recorded where every reader of the fit looks
+        artifact.fallbacks.append(Fallback("learned nothing", "fit", why))
+    return artifact
 
 
 class SynthesizeMe:

@@ -10,7 +10,9 @@ A chapter that needs an LLM, in a real run with no endpoint configured, is not e
 its page says so and how to enable it. An ``optional`` chapter that stops with an expected
 problem gets a page explaining it and the run goes on; any other failing notebook stops
 the run with the notebook's name and the failing cell. ``book/generated/run_status.md`` and
-the announcement bar of every page record the mode, settings, data and what ran.
+the announcement bar of every page record the mode, settings, data and what ran;
+``book/generated/chapter_runs.json`` records, per executed page, its parameters and
+when it ran (:func:`chapter_runs`), kept across ``run --only`` runs.
 
 The outputs of record for nbval are smoke-run copies of the executed chapters in
 ``tests/records/``; :func:`record` refreshes them after a deliberate change.
@@ -39,9 +41,9 @@ from persona_judge.study.config import (
     select,
 )
 
-__all__ = ["Chapter", "ChapterRun", "Site", "StudyRunError", "build_book", "chapters", "check_data",
-           "executed_dir", "load_config", "notebook_parameters", "parse_override", "record",
-           "records_dir", "run_study"]
+__all__ = ["Chapter", "ChapterRun", "Site", "StudyRunError", "build_book", "chapter_runs",
+           "chapters", "check_data", "executed_dir", "load_config", "notebook_parameters",
+           "parse_override", "record", "records_dir", "run_study"]
 
 NO_ENDPOINT = (
     "This chapter calls an LLM, and no endpoint was configured when the study ran. To run it, "
@@ -64,7 +66,12 @@ def check_data(config: Mapping[str, Any], runs: Sequence[ChapterRun]) -> None:
     """In a real run, make sure every dataset the chapters need is on disk (download once)."""
     if config["mode"] != "real":
         return
-    from persona_judge.data.benchmark import BENCHMARKS, download, pinned_revision
+    from persona_judge.data.benchmark import (
+        BENCHMARKS,
+        DataUnavailableError,
+        download,
+        pinned_revision,
+    )
 
     wanted: set[str] = set()
     for run in runs:
@@ -73,8 +80,22 @@ def check_data(config: Mapping[str, Any], runs: Sequence[ChapterRun]) -> None:
             wanted |= set(BENCHMARKS)
         elif name in BENCHMARKS:
             wanted.add(name)
+    missing: dict[str, str] = {}
     for name in sorted(wanted):
-        download(name, revision=pinned_revision(name, config))
+        try:
+            download(name, revision=pinned_revision(name, config))
+        except DataUnavailableError as err:
+            missing[name] = str(err).split(" Either download")[0].rstrip(".")
+    if missing:
+        names = " and ".join(missing)
+        raise DataUnavailableError(
+            f"this run needs PersonalRewardBench's {' and '.join(sorted(wanted))}, and "
+            f"{names} {'is' if len(missing) == 1 else 'are'} not on this machine ("
+            + "; ".join(missing.values())
+            + "). Download the benchmark once with `persona-judge download` (both datasets, "
+            "into data/hub; needs the Hugging Face Hub, or copy data/hub from a machine that "
+            "has them), or run on generated fixture data with a local stand-in model: "
+            "`persona-judge run --smoke` (`make study MODE=smoke`).")
 
 
 def _endpoint_configured() -> bool:
@@ -143,6 +164,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     for name in dict.fromkeys(r.name for r in runs if r.chapter.grid):
         # a grid chapter's pages are this run's cells only: no page of an earlier grid stays
         shutil.rmtree(site.executed_dir / name, ignore_errors=True)
+        _forget_chapter_runs(site, f"{name}/")
     for i, run in enumerate(runs, start=1):
         target = site.executed_dir / f"{run.page}.ipynb"
         if run.chapter.needs_llm and not have_llm:
@@ -154,6 +176,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             continue
         params = notebook_parameters(run, config, overrides)
         print(f"[{i}/{len(runs)}] {run.label} with {params}", flush=True)
+        started = _now()
         try:
             _execute(run, target, params)
         except _ChapterFailed as failure:
@@ -172,6 +195,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
         cell_overrides = {**run.cell, **overrides} if run.cell else overrides
         pages.finish_page(target, run.name, cell_overrides, params, run.cell,
                           label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "")
+        record_chapter_run(site, run.page, params, started)
         ran.append(run.label)
         written.append(target)
     write_status(site, config, ran, skipped)
@@ -179,6 +203,54 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
         json.dumps({k: v for k, v in config.items() if k != "notebooks"}, default=str, indent=1),
         encoding="utf-8")
     return written
+
+
+CHAPTER_RUNS = "chapter_runs.json"
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_chapter_run(site: Site, page: str, params: Mapping[str, Any], started: str) -> Path:
+    """Note in ``<site>/book/generated/chapter_runs.json`` which run produced ``page``: its
+    parameters and when it started and finished. Pages of earlier runs keep their entries,
+    so after ``run --only`` the file tells which run each page's numbers come from."""
+    from persona_judge.io import atomic_write_json
+
+    path = site.generated_dir / CHAPTER_RUNS
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        runs = {}
+    runs = runs if isinstance(runs, dict) else {}
+    runs[page] = {"parameters": json.loads(json.dumps(dict(params), default=str)),
+                  "started": started, "finished": _now()}
+    return atomic_write_json(path, dict(sorted(runs.items())))
+
+
+def _forget_chapter_runs(site: Site, prefix: str) -> None:
+    from persona_judge.io import atomic_write_json
+
+    runs = chapter_runs(site)
+    kept = {page: entry for page, entry in runs.items() if not page.startswith(prefix)}
+    if kept != runs:
+        atomic_write_json(site.generated_dir / CHAPTER_RUNS, kept)
+
+
+def chapter_runs(site: Site | None = None) -> dict[str, dict[str, Any]]:
+    """``{page: {"parameters", "started", "finished"}}`` of every page executed into
+    ``site`` (see :func:`record_chapter_run`); empty before any run."""
+    path = (site or Site.default()).generated_dir / CHAPTER_RUNS
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def last_run_config(site: Site | None = None) -> dict[str, Any]:
