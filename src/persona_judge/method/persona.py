@@ -34,12 +34,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from string import Template
 from typing import Any
 
 from persona_judge.data.records import Preference
 from persona_judge.llm import ChatRequest
 from persona_judge.method.bootstrap import Trace
-from persona_judge.method.judge import ORDERS, correct_letter, render_conversation
+from persona_judge.method.judge import ORDERS, correct_letter, pair_slots, render_conversation
 from persona_judge.method.selection import CandidateScore, Fallback, Spend
 from persona_judge.method.templates import PERSONA_SYNTHESIS, load_template
 
@@ -52,6 +53,10 @@ _HEADING = re.compile(
     r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:the\s+)?(?:(?:synthesi[sz]ed|user(?:'s)?)\s+)?persona\b"
     r"(?:\s*(?:\*\*)?\s*(?::|[-\u2013\u2014](?=\s))\s*(?:\*\*)?|\s*(?:\*\*)?[ \t]*\n)\s*",
     re.IGNORECASE)
+# "Persona:" (or "Synthesized persona:") opening a line, after a reasoning part.
+_PERSONA_LABEL = re.compile(r"^[ \t]*(?:\*\*)?(?:synthesi[sz]ed\s+)?persona(?:\*\*)?\s*:(?:\*\*)?",
+                            re.IGNORECASE | re.MULTILINE)
+_REASONING_LABEL = re.compile(r"^[ \t]*(?:\*\*)?reasoning(?:\*\*)?\s*:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -67,40 +72,61 @@ class PersonaResult:
 
 def persona_request(examples: Sequence[tuple[Preference, Trace | None]],
                     instruction: str = PERSONA_SYNTHESIS, *, temperature: float = 0.0,
-                    sample_index: int = 0) -> ChatRequest:
-    """The persona-synthesis request for these (preference, verified trace or None) examples."""
+                    sample_index: int = 0, max_tokens: int = PERSONA_MAX_TOKENS,
+                    ) -> ChatRequest:
+    """The persona-synthesis request for these (preference, verified trace or None) examples.
+
+    Messages: the Θ's ``system`` section; each worked demonstration of the Θ (its
+    ``shot_input`` / ``shot_output`` sections, in file order) as a user turn and an
+    assistant turn; then the ``user`` section with the user's own history.
+    """
     template = load_template(instruction)
     rendered = []
     for i, (pref, trace) in enumerate(examples, start=1):
         order = trace.order if trace is not None else ORDERS[0]
         chosen_letter = correct_letter(order)
+        first, second = pair_slots(pref, order)
         reasoning = trace.reasoning.strip() if trace is not None and trace.verified else ""
         rendered.append(template.render(
             "example", index=str(i), conversation=render_conversation(pref.context),
             chosen=pref.chosen.content, rejected=pref.rejected.content,
             chosen_letter=chosen_letter, rejected_letter="B" if chosen_letter == "A" else "A",
+            first=first, second=second,
+            preferred_ordinal="First" if chosen_letter == "A" else "Second",
             reasoning=reasoning or NO_REASONING))
-    messages = (
-        {"role": "system", "content": template.render("system")},
-        {"role": "user", "content": template.render("user", examples="\n".join(rendered))},
-    )
+    messages = [{"role": "system", "content": template.render("system")}]
+    for shot_in, shot_out in zip(template.sections_named("shot_input"),
+                                 template.sections_named("shot_output"), strict=True):
+        messages.append({"role": "user", "content": Template(shot_in).substitute()})
+        messages.append({"role": "assistant", "content": Template(shot_out).substitute()})
+    messages.append({"role": "user",
+                     "content": template.render("user", examples="\n".join(rendered))})
     user = examples[0][0].user_id if examples else ""
     return ChatRequest(messages=messages, template=template.id, temperature=temperature,
-                       max_tokens=PERSONA_MAX_TOKENS, sample_index=sample_index,
+                       max_tokens=max_tokens, sample_index=sample_index,
                        labels={"user": user, "pair": "", "step": "persona synthesis"})
 
 
 def clean_persona(text: str | None) -> str | None:
-    """The persona text without a leading 'Persona:' heading or quotes; None if unusable."""
+    """The persona text without reasoning before it, a leading 'Persona:' heading or quotes;
+    None if unusable.
+
+    A Θ that asks for reasoning first (the released program) is answered "Reasoning: ...
+    Persona: ..."; the persona is what follows the last "Persona:" label at a line start.
+    """
     if not text:
         return None
+    marks = list(_PERSONA_LABEL.finditer(text))
+    if marks and _REASONING_LABEL.search(text[:marks[-1].start()]):
+        text = text[marks[-1].end():]
     cleaned = _HEADING.sub("", text.strip(), count=1).strip().strip('"').strip()
     return cleaned if len(cleaned.split()) >= MIN_PERSONA_WORDS else None
 
 
 def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
                        winner: CandidateScore | None, client: Any,
-                       instruction: str = PERSONA_SYNTHESIS) -> PersonaResult:
+                       instruction: str = PERSONA_SYNTHESIS, *,
+                       max_tokens: int = PERSONA_MAX_TOKENS) -> PersonaResult:
     """Step 2 for one user: write the persona from the winning candidate (see module doc)."""
     by_pair = {t.pair_id: t for t in traces}
     members = set(winner.members) if winner else set()
@@ -126,7 +152,7 @@ def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
     problems = []
     for temperature, sample_index in ((0.0, 0), (0.7, 1)):
         reply = client.chat(persona_request(examples, instruction, temperature=temperature,
-                                            sample_index=sample_index))
+                                            sample_index=sample_index, max_tokens=max_tokens))
         result.spend.add_chat(reply)
         persona = None if reply.error else clean_persona(reply.text)
         if persona is not None:
