@@ -131,7 +131,13 @@ def theta_url(program: str = DEFAULT_PROGRAM) -> str:
 
 
 def theta_dir() -> Path:
-    return paths.data_dir() / "reference" / "synthesizeme-theta" / PUBLIC_COMMIT[:12]
+    """Where downloads are kept: one folder per pinned commit, and one per mirror URL (a
+    copy from elsewhere never takes the place of the pinned download)."""
+    folder = paths.data_dir() / "reference" / "synthesizeme-theta" / PUBLIC_COMMIT[:12]
+    mirror = os.environ.get(URL_ENV)
+    if mirror:
+        folder = folder / f"mirror-{hashlib.sha256(mirror.encode()).hexdigest()[:10]}"
+    return folder
 
 
 def _predictor(program: Mapping[str, Any]) -> Mapping[str, Any] | None:

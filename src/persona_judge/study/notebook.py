@@ -19,7 +19,10 @@ bad one is a :class:`~persona_judge.errors.SettingsError` naming it.
 from __future__ import annotations
 
 import atexit
+import json
+import os
 import random
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -190,8 +193,28 @@ def smoke_llm(model: str, *, cache_path: str | Path | None = None,
     from persona_judge.llm.standin import StandInServer
     from persona_judge.method.smoke import smoke_responder
 
+    from persona_judge.method import theta
+    from persona_judge.method.smoke import smoke_theta_program
+
+    # The stand-in also serves a stand-in of the released persona program, so smoke runs
+    # of persona_instruction="public" fetch it from 127.0.0.1 (never the network).
+    program = json.dumps(smoke_theta_program()).encode()
+    files = {f"/smoke-theta/{name}.json": program for name in theta.PROGRAMS}
     with ExitStack() as stack:
-        server = stack.enter_context(StandInServer(responder=responder or smoke_responder))
+        server = stack.enter_context(StandInServer(responder=responder or smoke_responder,
+                                                   files=files))
+        before = os.environ.get(theta.URL_ENV)
+        os.environ[theta.URL_ENV] = f"{server.url}/smoke-theta/"
+        mirror = theta.theta_dir()
+
+        def restore() -> None:
+            shutil.rmtree(mirror, ignore_errors=True)  # the port differs on every run
+            if before is None:
+                os.environ.pop(theta.URL_ENV, None)
+            else:
+                os.environ[theta.URL_ENV] = before
+
+        stack.callback(restore)
         if cache_path is None:
             cache_dir = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="persona-judge-smoke-"))
