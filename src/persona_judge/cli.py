@@ -107,30 +107,35 @@ def _llm_settings(args: argparse.Namespace) -> dict[str, Any]:
 def check_persona_instruction(spec: str) -> str:
     """Load the persona instruction Θ and prove it renders, before any call is paid for.
 
-    Returns its template id; raises :class:`SettingsError` naming the option and the
-    missing piece (a file that does not exist, a section, a placeholder).
+    Returns its template id; raises :class:`SettingsError` naming the option and every
+    problem of the file at once (missing sections, placeholders Θ files do not fill in, a
+    lone '$'), or the file that does not exist. ``public`` is fetched here (see
+    :mod:`persona_judge.method.theta`), so a failed download also stops the run early.
     """
     from persona_judge.data.records import Preference, Turn
-    from persona_judge.method.persona import persona_request
+    from persona_judge.method.persona import persona_request, theta_problems
     from persona_judge.method.templates import load_template
+    from persona_judge.method.theta import resolve_instruction
 
     def bad(problem: str) -> SettingsError:
         return SettingsError(f"--persona-instruction {spec}: {problem}")
 
     try:
-        template = load_template(spec)
-        for section in ("system", "user", "example"):
-            template.section(section)
-        if "$examples" not in template.section("user") and \
-                "${examples}" not in template.section("user"):
-            raise bad("its '=== user ===' section never uses $examples, so the persona would "
-                      "be written without seeing a single choice; add $examples")
+        path = resolve_instruction(spec)
+        if Path(path).expanduser().is_file():
+            problems = theta_problems(Path(path).expanduser().read_text(encoding="utf-8"))
+            if len(problems) == 1:
+                raise bad(problems[0])
+            if problems:
+                raise bad(f"{len(problems)} problems: " + "; ".join(
+                    f"({i}) {p}" for i, p in enumerate(problems, start=1)))
+        template = load_template(path)
         probe = Preference("probe", "probe", (Turn("user", "Hello?"),),
                            Turn("assistant", "Hi."), Turn("assistant", "Hello there."), "train")
-        persona_request([(probe, None)], spec)
+        persona_request([(probe, None)], path)
     except SettingsError:
         raise
-    except (KeyError, ValueError, OSError, UnicodeDecodeError) as err:
+    except (KeyError, ValueError, OSError, UnicodeDecodeError, PersonaJudgeError) as err:
         raise bad(str(err.args[0]) if err.args else str(err)) from None
     return template.id
 

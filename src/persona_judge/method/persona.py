@@ -107,6 +107,69 @@ def persona_request(examples: Sequence[tuple[Preference, Trace | None]],
                        labels={"user": user, "pair": "", "step": "persona synthesis"})
 
 
+#: What each section of a Θ file may use (see the README's "Θ file format").
+THETA_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "system": (),
+    "user": ("examples",),
+    "example": ("index", "conversation", "chosen", "rejected", "chosen_letter",
+                "rejected_letter", "first", "second", "preferred_ordinal", "reasoning"),
+    "shot_input": (),
+    "shot_output": (),
+}
+THETA_REQUIRED = ("system", "user", "example")
+
+
+def theta_problems(text: str) -> list[str]:
+    """Every problem of a Θ file's text, in the user's terms (empty: the file is usable)."""
+    from persona_judge.method.templates import _SECTION
+
+    problems = []
+    marks = list(_SECTION.finditer(text))
+    names = [m.group(1) for m in marks]
+    missing = [n for n in THETA_REQUIRED if n not in names]
+    if missing:
+        problems.append("it lacks the section(s) " + ", ".join(f"'=== {n} ==='" for n in missing)
+                        + " (a Θ file needs system, user and example)")
+    for name in dict.fromkeys(names):
+        if name not in THETA_PLACEHOLDERS:
+            problems.append(f"'=== {name} ===' is not a Θ section (known: "
+                            f"{', '.join(THETA_PLACEHOLDERS)}); check the spelling")
+    if names.count("shot_input") != names.count("shot_output"):
+        problems.append(f"it has {names.count('shot_input')} '=== shot_input ===' but "
+                        f"{names.count('shot_output')} '=== shot_output ===' sections; each "
+                        "worked example needs both")
+    for i, mark in enumerate(marks):
+        name = mark.group(1)
+        body = text[mark.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        allowed = THETA_PLACEHOLDERS.get(name)
+        used = []
+        for found in Template.pattern.finditer(body):
+            if found.group("invalid") is not None:
+                line = body.count("\n", 0, found.start()) + mark.string.count(
+                    "\n", 0, mark.end()) + 1
+                problems.append(f"'=== {name} ===' has a lone '$' on line {line}; write $$ "
+                                "for a dollar sign")
+            placeholder = found.group("named") or found.group("braced")
+            if placeholder:
+                used.append(placeholder)
+        if allowed is None:
+            continue
+        for placeholder in dict.fromkeys(used):
+            if placeholder not in allowed:
+                have = (", ".join(f"${a}" for a in allowed) if allowed
+                        else "none: write the text as it should be sent")
+                problems.append(f"'=== {name} ===' uses ${placeholder}, which Θ files do not "
+                                f"fill in (available there: {have}; write $$ for a dollar "
+                                "sign)")
+        if name == "user" and "examples" not in used:
+            problems.append("'=== user ===' never uses $examples, so the persona would be "
+                            "written without seeing a single choice; add $examples")
+    if not marks:
+        problems = ["it has no sections: start it with a line '=== system ===', then "
+                    "'=== user ===' (using $examples) and '=== example ==='"]
+    return problems
+
+
 def clean_persona(text: str | None) -> str | None:
     """The persona text without reasoning before it, a leading 'Persona:' heading or quotes;
     None if unusable.

@@ -85,9 +85,11 @@ class PromptTemplate:
         try:
             return Template(self.section(key)).substitute(values)
         except KeyError as exc:
+            have = ", ".join(f"${v}" for v in sorted(values)) or "none"
             raise KeyError(
-                f"Prompt template {self.id}, section '{key}', needs a value for "
-                f"${exc.args[0]}; pass it when rendering."
+                f"Prompt template {self.id} ({self.source}), section '=== {key} ===', uses "
+                f"${exc.args[0]}, which is not filled in there (available: {have}); remove "
+                "it, or write $$ for a literal dollar sign."
             ) from None
         except ValueError as exc:
             raise TemplateError(
