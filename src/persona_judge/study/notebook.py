@@ -175,6 +175,28 @@ def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> li
 
 
 Responder = Callable[[dict[str, Any]], str]
+_SMOKE_THETA: list[Any] = []  # the process's stand-in program server, once started
+
+
+def _serve_smoke_theta() -> None:
+    """Serve a stand-in of the released persona program on 127.0.0.1 for this process, so
+    smoke runs of ``persona_instruction="public"`` never reach the network. Started once
+    and left running (fits of several clients may overlap); a ``PERSONA_JUDGE_THETA_URL``
+    already set (e.g. by the tests) is left alone."""
+    from persona_judge.llm.standin import StandInServer
+    from persona_judge.method import theta
+    from persona_judge.method.smoke import smoke_theta_program
+
+    if _SMOKE_THETA or os.environ.get(theta.URL_ENV):
+        return
+    program = json.dumps(smoke_theta_program()).encode()
+    server = StandInServer(files={f"/smoke-theta/{n}.json": program for n in theta.PROGRAMS})
+    server.start()
+    _SMOKE_THETA.append(server)
+    os.environ[theta.URL_ENV] = f"{server.url}/smoke-theta/"
+    # the download is kept per URL, and the port differs every run: leave nothing behind
+    mirror = theta.theta_dir()
+    atexit.register(shutil.rmtree, mirror, True)
 
 
 @contextmanager
@@ -193,28 +215,9 @@ def smoke_llm(model: str, *, cache_path: str | Path | None = None,
     from persona_judge.llm.standin import StandInServer
     from persona_judge.method.smoke import smoke_responder
 
-    from persona_judge.method import theta
-    from persona_judge.method.smoke import smoke_theta_program
-
-    # The stand-in also serves a stand-in of the released persona program, so smoke runs
-    # of persona_instruction="public" fetch it from 127.0.0.1 (never the network).
-    program = json.dumps(smoke_theta_program()).encode()
-    files = {f"/smoke-theta/{name}.json": program for name in theta.PROGRAMS}
+    _serve_smoke_theta()
     with ExitStack() as stack:
-        server = stack.enter_context(StandInServer(responder=responder or smoke_responder,
-                                                   files=files))
-        before = os.environ.get(theta.URL_ENV)
-        os.environ[theta.URL_ENV] = f"{server.url}/smoke-theta/"
-        mirror = theta.theta_dir()
-
-        def restore() -> None:
-            shutil.rmtree(mirror, ignore_errors=True)  # the port differs on every run
-            if before is None:
-                os.environ.pop(theta.URL_ENV, None)
-            else:
-                os.environ[theta.URL_ENV] = before
-
-        stack.callback(restore)
+        server = stack.enter_context(StandInServer(responder=responder or smoke_responder))
         if cache_path is None:
             cache_dir = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="persona-judge-smoke-"))
