@@ -143,7 +143,8 @@ def test_per_model_program_selection(programs: dict[str, int], smoke_server: Sta
     assert theta.program_for_model("per-model", "some-unknown-model") == "llama70b"
 
 
-def _judge_shape(config: SynthesizeMeConfig, tmp_path: Path, server: StandInServer
+def _judge_shape(config: SynthesizeMeConfig, tmp_path: Path, server: StandInServer,
+                 structured: str = "json_schema"
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The messages of a personalized test request and of the default judge's."""
     train = [pref("u", f"t{i}", "train") for i in range(2)]
@@ -161,16 +162,20 @@ def _judge_shape(config: SynthesizeMeConfig, tmp_path: Path, server: StandInServ
         demo_candidates=[], demo_winner=0, demo_set=demos)
     request = art.judge_request(test, "chosen_first")
     default = DefaultJudgeMethod(str(config.judge_default), config.judge_style())
-    with _client(server, tmp_path, structured_output="json_schema") as client:
+    # "auto" probes the endpoint at a preflight (it accepts JSON schema), as a real run does
+    with _client(server, tmp_path, structured_output=structured,
+                 preflight=structured == "auto") as client:
         client.judge(request)
         client.judge(default.judge_request(None, test, "chosen_first"))
     bodies = [r.body for r in server.requests[-2:]]
     return bodies, {"request": request}
 
 
-def test_judge_request_shape_per_setting(tmp_path: Path, smoke_server: StandInServer) -> None:
+@pytest.mark.parametrize("structured", ["json_schema", "auto"])
+def test_judge_request_shape_per_setting(tmp_path: Path, smoke_server: StandInServer,
+                                         structured: str) -> None:
     (personal, default), _ = _judge_shape(SynthesizeMeConfig(), tmp_path / "public",
-                                          smoke_server)
+                                          smoke_server, structured)
     roles = [m["role"] for m in personal["messages"]]
     assert roles == ["system", "user", "assistant", "user", "assistant", "user"]  # demo turns
     assert "PERSONA-TEXT" in personal["messages"][0]["content"]  # persona: system message
@@ -184,7 +189,7 @@ def test_judge_request_shape_per_setting(tmp_path: Path, smoke_server: StandInSe
     assert default["max_tokens"] == 8192 and "response_format" not in default
 
     ours = SynthesizeMeConfig(variant="ours")
-    (personal, default), _ = _judge_shape(ours, tmp_path / "ours", smoke_server)
+    (personal, default), _ = _judge_shape(ours, tmp_path / "ours", smoke_server, structured)
     assert [m["role"] for m in personal["messages"]] == ["system", "user"]  # demos inline
     assert "PERSONA-TEXT" in personal["messages"][1]["content"]
     assert "PERSONA-TEXT" not in personal["messages"][0]["content"]
@@ -195,7 +200,7 @@ def test_judge_request_shape_per_setting(tmp_path: Path, smoke_server: StandInSe
     # each setting alone switches its row
     mixed = SynthesizeMeConfig(variant="ours", persona_placement="system",
                                demo_placement="turns", max_tokens=4000)
-    (personal, _), _ = _judge_shape(mixed, tmp_path / "mixed", smoke_server)
+    (personal, _), _ = _judge_shape(mixed, tmp_path / "mixed", smoke_server, structured)
     assert [m["role"] for m in personal["messages"]][:3] == ["system", "user", "assistant"]
     assert "PERSONA-TEXT" in personal["messages"][0]["content"]
     assert personal["max_tokens"] == 4000 and "response_format" in personal

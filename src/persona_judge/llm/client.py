@@ -618,7 +618,7 @@ class LLMClient:
         assert self._transport is not None
         self._ensure_ready()
         if (judge and self.config.structured_output == "auto" and self._capability
-                and wire.structured != self._capability):
+                and wire.structured != self._capability and not wire.free_text):
             # The preflight found that a stored form is no longer accepted: ask again
             # in the form it found (never in the refused one).
             return self._send_wire(dataclasses.replace(wire, structured=self._capability),
