@@ -272,3 +272,32 @@ def test_demos_only_search_runs_without_a_persona(tmp_path: Path,
         assert art.with_components(("demos",)).demo_set == art.demo_set
         with pytest.raises(ValueError, match="demos_only_search"):
             without.demos_only()
+
+
+def test_a_dry_run_prices_the_released_program(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """The estimate prices the persona request with the program's worked demonstrations
+    (the released 70B program is ~21.7k prompt tokens); served here with 3 × 8k-char demos."""
+    big = synthetic_program("[big]")
+    for demo in big["synthesize.predict"]["demos"]:
+        demo["past_judgements"] += " judged" * (8000 // 7)  # ~8k characters each
+    body = json.dumps(big).encode()
+    with StandInServer(files={"/big/llama70b.json": body}) as files:
+        monkeypatch.setenv("PERSONA_JUDGE_DATA", str(tmp_path / "data"))
+        monkeypatch.setenv(theta.URL_ENV, f"{files.url}/big/")
+        spent = {}
+        for variant in ("public", "ours"):
+            client = client_from_env("meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                                     cache_path=tmp_path / f"{variant}.sqlite", dry_run=True,
+                                     progress=False)
+            with client:
+                art = fit_user(_user("hal"), client, SynthesizeMeConfig(
+                    variant=variant, n_candidates=1, m_candidates=1))
+            spent[variant] = art.spend["persona"]
+    demo_chars = sum(len(d["past_judgements"]) + len(d["reasoning"])
+                     + len(d["synthesized_persona"]) for d in big["synthesize.predict"]["demos"])
+    assert demo_chars > 24_000
+    extra = spent["public"].prompt_tokens - spent["ours"].prompt_tokens
+    # chars/4 per the dry run's estimate, give or take our framing of the two Θs
+    assert demo_chars / 4 - 500 < extra < demo_chars / 4 + 1500
+    assert spent["public"].completion_tokens >= 8192  # the public cap is priced as the bound
