@@ -2,8 +2,13 @@
 
 A judge request shows a conversation and two replies, A (shown first) and B
 (shown second), and asks the model to reason step by step and answer which one
-*this user* preferred, as JSON ``{"reasoning": ..., "preferred": "A"|"B"}``
-(parsed by ``persona_judge.llm.parse_judgment``). The **default** judge
+*this user* preferred: in the public code's shape, "Reasoning: ... Preference:
+First|Second" in free text (the ``*_first_second@v1`` templates), or in ours, JSON
+``{"reasoning": ..., "preferred": "A"|"B"}``; both are parsed by
+``persona_judge.llm.parse_judgment``. :class:`JudgeStyle` says where the persona
+and the demos go (system message or user message; conversation turns or inline),
+the answer cap, whether the endpoint may constrain the answer, and how an
+unparseable answer is retried. The **default** judge
 (template ``judge_default@v1``) knows nothing about the user; the
 **personalized** judge (``judge_personalized@v1``) also sees a persona, a few
 demonstrations (earlier choices of the user, with a verified reasoning trace

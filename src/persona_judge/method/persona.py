@@ -8,8 +8,12 @@ $rejected $chosen_letter $rejected_letter $reasoning``)). The paper optimised Θ
 once with DSPy MIPROv2 on PRISM; we do not run that optimisation, so Θ is a
 parameter and its id enters the cache key and the artifact.
 
-``persona_instruction="public"`` uses instead the instruction released with the
-paper's public code, fetched at run time (see :mod:`persona_judge.method.theta`).
+A Θ file may also carry worked demonstrations (``=== shot_input ===`` /
+``=== shot_output ===`` pairs), sent as earlier user and assistant turns; the
+README's "Θ file format" lists every section and placeholder, and
+:func:`theta_problems` names every problem of a file at once.
+``persona_instruction="public"`` (the faithful default) uses the program released with
+the paper's public code, fetched at run time (see :mod:`persona_judge.method.theta`).
 
 Inputs and fallbacks (each fallback is recorded in the artifact with its code):
 
@@ -54,9 +58,11 @@ _HEADING = re.compile(
     r"(?:\s*(?:\*\*)?\s*(?::|[-\u2013\u2014](?=\s))\s*(?:\*\*)?|\s*(?:\*\*)?[ \t]*\n)\s*",
     re.IGNORECASE)
 # "Persona:" (or "Synthesized persona:") opening a line, after a reasoning part.
-_PERSONA_LABEL = re.compile(r"^[ \t]*(?:\*\*)?(?:synthesi[sz]ed\s+)?persona(?:\*\*)?\s*:(?:\*\*)?",
-                            re.IGNORECASE | re.MULTILINE)
-_REASONING_LABEL = re.compile(r"^[ \t]*(?:\*\*)?reasoning(?:\*\*)?\s*:", re.IGNORECASE | re.MULTILINE)
+_PERSONA_LABEL = re.compile(
+    r"^[ \t]*(?:\*\*)?(?:synthesi[sz]ed\s+)?persona(?:\*\*)?\s*:(?:\*\*)?",
+    re.IGNORECASE | re.MULTILINE)
+_REASONING_LABEL = re.compile(r"^[ \t]*(?:\*\*)?reasoning(?:\*\*)?\s*:",
+                              re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass

@@ -147,7 +147,8 @@ def _judge_first_second(messages: list[dict[str, Any]]) -> str:
 
     for a, b, reasoning, ordinal in _FS_DEMO.findall(last[: match.start()]):
         add(a, b, bool(reasoning), ordinal)
-    for turn, answer in zip(messages[1:-1], messages[2:-1]):  # demos as earlier turns
+    # demos as earlier turns: (user, assistant) neighbours
+    for turn, answer in zip(messages[1:-1], messages[2:-1], strict=False):
         shown = _FS_PAIR.search(str(turn.get("content", "")))
         said = _FS_ANSWER.search(str(answer.get("content", "")))
         if turn.get("role") == "user" and answer.get("role") == "assistant" and shown and said:

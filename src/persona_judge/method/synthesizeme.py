@@ -23,19 +23,34 @@ stop_at_accuracy   0.8 (public code: stop at 80%)               1.0 (stop at a p
 display_order      ``"flip"`` column, hash if absent            ``"hash"``
 =================  ==========================================  ==============================
 
+**Two variants of the judge and Θ** (``SynthesizeMeConfig.variant``; again each its own
+field, and chapter 02's table names them): ``"public"`` (the faithful default) is the public
+code's configuration: the released persona program (instruction + 6 worked demonstrations,
+reasoning first; ``theta_program`` picks the file), judges that speculate and answer
+"Preference: First|Second" in free text (the default judge too), the persona in the system
+message, demos as conversation turns, an 8192-token cap, parse retries at temperature 0 then a
+tie. ``"ours"`` (lite's default): our Θ, JSON A/B verdicts (JSON-schema decoding where the
+endpoint accepts it), a non-speculative default judge, persona and demos inline in the user
+message, 1024 / 700-token caps, resampling at 0.7. ``validation_orders="both"`` scores every
+validation pair in both orders; ``demos_only_search`` (faithful: on) runs step 1's search
+again with a "no demos" candidate first, the "demos only" method searched without a persona
+(:meth:`SynthesizeMeArtifact.demos_only`); its requests repeat step 1's (cache hits) except
+the "no demos" candidate's.
+
 Both score candidates concurrently (``search_batch_size=None``: a whole search
 in one round of latency; ``1`` restores the one-at-a-time search). A
-faithful fit is then 5 rounds of latency (6 if the persona is retried):
-traces, step-1 search, persona, step-3 traces, step-3 search.
+faithful fit is then 5 rounds of latency (6 if the persona is retried, +2 for the
+demos-only search): traces, step-1 search, persona, step-3 traces, step-3 search.
 
 **Call budget** (method requests; each costs one endpoint call on a cold cache,
 plus parse resamples and HTTP retries, which the artifact's ``samples`` and the
 client's ``RunStats`` count): traces ``n_train``; step-1 search at most
 ``n_val × (n + 2)``; persona 1 (2 if retried); step-3 traces ``n_train``; step-3
-search at most ``n_val × (m + 3)``. For a typical real user (7 train, 3 val;
+search at most ``n_val × (m + 3)``; demos-only search ``n_val`` new calls (``n_val`` counts
+both orders under ``validation_orders="both"``). For a typical real user (7 train, 3 val;
 chapter 01 gives the sizes) at n = m = 10: 7 + 36 + 2 + 7 + 39 = **91** requests at
-most; duplicate candidates and a batch-size-1 early stop make it fewer. The lite
-variant: 7 + 30 + 2 + 30 = 69.
+most, +3 for the demos-only search; duplicate candidates and a batch-size-1 early stop make
+it fewer. The lite variant: 7 + 30 + 2 + 30 = 69.
 
 **Small users** (documented fallbacks, recorded in the artifact with a code):
 no validation pair → both searches take their *full set* candidate unscored (no
