@@ -301,3 +301,29 @@ def test_a_dry_run_prices_the_released_program(monkeypatch: pytest.MonkeyPatch,
     # chars/4 per the dry run's estimate, give or take our framing of the two Θs
     assert demo_chars / 4 - 500 < extra < demo_chars / 4 + 1500
     assert spent["public"].completion_tokens >= 8192  # the public cap is priced as the bound
+
+
+@pytest.mark.parametrize(("text", "choice"), [
+    ("Reasoning: they like brevity.\n\nPreference: First", "A"),
+    ("Reasoning: detail wins.\nPreference: Second", "B"),
+    ('{"reasoning": "r", "preference": "Second"}', "B"),
+    ("Some thinking.\n**First**", "A"),
+    ("Reasoning: x\nPreference: the second reply", "B"),
+    ("Reasoning: x\nPreference: Tie", None),
+    ("First, I think about it. No verdict here.", None),
+])
+def test_first_second_answers_parse(text: str, choice: str | None) -> None:
+    from persona_judge.llm.parsing import parse_judgment
+
+    assert parse_judgment(text).choice == choice
+
+
+def test_the_persona_follows_the_reasoning() -> None:
+    from persona_judge.method.persona import clean_persona
+
+    answer = ("Reasoning: The picks favour short answers.\n\n"
+              "Persona: A busy engineer who wants short, direct answers.")
+    assert clean_persona(answer) == "A busy engineer who wants short, direct answers."
+    # without a reasoning part a "Persona:" line inside the text is kept as it is
+    kept = "A calm reader who likes lists.\nPersona: traits are stable over time."
+    assert clean_persona(kept) == kept
