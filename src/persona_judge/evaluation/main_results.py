@@ -89,8 +89,8 @@ BASELINES = ("memory", "demographics", "random_demos", "recorded")
 #: The notebook parameters that define one cell's results (its folder key).
 RESULT_PARAMETERS = ("mode", "dataset", "model", "max_users", "smoke_max_users", "seed",
                      "n_candidates", "m_candidates", "algorithm", "trace_context",
-                     "persona_instruction", "survey_include", "survey_revision",
-                     "compare_theta")
+                     "variant", "persona_instruction", "theta_program", "survey_include",
+                     "survey_revision", "compare_theta", "compare_variant")
 RESULTS_KIND = "main_results"
 
 
@@ -219,7 +219,7 @@ def results_key(params: Mapping[str, Any], users: Sequence[UserSplit]) -> dict[s
                       "survey_revision": params["survey_revision"] if survey else None,
                       "recorded": list(RECORDED_JUDGES)},
         "compare_theta": bool(params["compare_theta"]),
-        "compare_variant": bool(params.get("compare_variant", False)),
+        "compare_variant": bool(params["compare_variant"]),
     }
 
 
