@@ -316,6 +316,8 @@ def test_first_second_answers_parse(text: str, choice: str | None) -> None:
     from persona_judge.llm.parsing import parse_judgment
 
     assert parse_judgment(text).choice == choice
+    if text.startswith("Reasoning: "):  # the reasoning is kept without its label
+        assert parse_judgment(text).reasoning == text.split("\n")[0].removeprefix("Reasoning: ")
 
 
 def test_the_persona_follows_the_reasoning() -> None:

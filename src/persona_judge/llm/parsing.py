@@ -60,6 +60,7 @@ _ORDINAL = re.compile(
     r"^(?:the\s+)?(?P<o>first|second)(?:\s+(?:completion|reply|response|one))?\s*[.!]?$",
     re.IGNORECASE)
 _ORDINAL_LETTER = {"first": "A", "second": "B"}
+_REASONING_LABEL = re.compile(r"^\**\s*reasoning\s*\**\s*:\s*\**", re.IGNORECASE)
 _BARE = re.compile(
     r"^(?:(?:response|option)\s+)?[\[(]*\s*(?P<c>[AB])\s*[\])]*\.?$", re.IGNORECASE
 )
@@ -175,6 +176,8 @@ def _from_text(text: str) -> ParsedJudgment | None:
         return None
     index, value = verdict
     reasoning = "\n".join(lines[:index] + lines[index + 1 :]).strip()
+    # "Reasoning: ..." (the public code's answer shape): keep the reasoning, not its label
+    reasoning = _REASONING_LABEL.sub("", reasoning, count=1).strip()
     if value == "TIE":
         return ParsedJudgment(None, reasoning, TIE_FAILURE)
     return ParsedJudgment(value, reasoning, None)  # type: ignore[arg-type]
