@@ -244,7 +244,8 @@ def _fit(args: argparse.Namespace) -> int:
     cache = Path(args.cache).expanduser() if args.cache else None
     if cache is not None or not args.smoke:
         cache = check_cache_file(cache or paths.cache_path("real"))
-    check_persona_instruction(args.persona_instruction)
+    if args.persona_instruction is not None:
+        check_persona_instruction(args.persona_instruction)
     settings = _llm_settings(args)
 
     entries = _read_output_map(out)
@@ -314,6 +315,7 @@ def _fit_runnable(args: argparse.Namespace, users: list[Any], folders: dict[str,
     from persona_judge.study.notebook import real_llm, smoke_llm
 
     config = SynthesizeMeConfig(n_candidates=args.n_candidates, m_candidates=args.m_candidates,
+                                variant=args.variant,
                                 persona_instruction=args.persona_instruction, seed=args.seed)
     run_wide = _run_wide_errors()
 
@@ -402,8 +404,13 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
                    help="step-1 candidates (paper: 10)")
     p.add_argument("--m-candidates", type=_positive_int, default=10,
                    help="demo candidates (paper: 10)")
-    p.add_argument("--persona-instruction", default="persona_synthesis@v1",
-                   help="persona-synthesis instruction: a packaged template id or a .txt file")
+    p.add_argument("--variant", choices=("public", "ours"), default="public",
+                   help="judge and Θ: public (the paper's public code: released persona "
+                        "program, First/Second verdicts; the default) or ours (our Θ, JSON "
+                        "verdicts)")
+    p.add_argument("--persona-instruction", default=None,
+                   help="persona-synthesis instruction Θ: 'public', a packaged template id "
+                        "or a .txt file (default: the variant's)")
     p.add_argument("--cache", default=None, help="LLM cache file (default: data/cache/"
                                                  "llm-real.sqlite; with --smoke a temporary "
                                                  "file)")

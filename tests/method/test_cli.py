@@ -43,7 +43,7 @@ def test_fit_real_path_against_a_server(tmp_path: Path, monkeypatch, server: Sta
     out = tmp_path / "out"
     code = main(["fit", str(prefs_file(tmp_path)), "--out", str(out), "--model", "stand-in-judge",
                  "--cache", str(tmp_path / "c.sqlite"), "--n-candidates", "3",
-                 "--m-candidates", "3"])
+                 "--m-candidates", "3", "--variant", "ours"])  # the scripted judge reads JSON
     assert code == 0
     art = SynthesizeMeArtifact.load(out / "me" / "artifact.json")
     assert art.persona == PERSONA_TEXT and art.label == "" and art.model == "stand-in-judge"
