@@ -1,10 +1,12 @@
 """Shared test setup: every test's data (Hub copies, fixtures, caches) lives in a temp folder,
 and one smoke study with its book is built per session for the tests that read the book."""
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,24 @@ def smoke_site(tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert _checkout_state(root) == before, "the smoke study wrote into the checkout"
     return site
+
+
+@pytest.fixture(scope="session", autouse=True)
+def released_program_stand_in() -> Iterator[str]:
+    """A local server with a synthetic persona program of the released structure, so that
+    fits with persona_instruction="public" (the faithful default) fetch it from 127.0.0.1.
+    Tests that exercise the fetch itself point PERSONA_JUDGE_THETA_URL elsewhere."""
+    from persona_judge.llm.standin import StandInServer
+    from persona_judge.method import theta
+    from persona_judge.method.smoke import smoke_theta_program
+
+    body = json.dumps(smoke_theta_program()).encode()
+    files = {f"/theta/{name}.json": body for name in theta.PROGRAMS}
+    with StandInServer(files=files) as server:
+        before = os.environ.get(theta.URL_ENV)
+        os.environ[theta.URL_ENV] = f"{server.url}/theta/"
+        yield os.environ[theta.URL_ENV]
+        if before is None:
+            os.environ.pop(theta.URL_ENV, None)
+        else:
+            os.environ[theta.URL_ENV] = before

@@ -110,30 +110,35 @@ def _llm_settings(args: argparse.Namespace) -> dict[str, Any]:
 def check_persona_instruction(spec: str) -> str:
     """Load the persona instruction Θ and prove it renders, before any call is paid for.
 
-    Returns its template id; raises :class:`SettingsError` naming the option and the
-    missing piece (a file that does not exist, a section, a placeholder).
+    Returns its template id; raises :class:`SettingsError` naming the option and every
+    problem of the file at once (missing sections, placeholders Θ files do not fill in, a
+    lone '$'), or the file that does not exist. ``public`` is fetched here (see
+    :mod:`persona_judge.method.theta`), so a failed download also stops the run early.
     """
     from persona_judge.data.records import Preference, Turn
-    from persona_judge.method.persona import persona_request
+    from persona_judge.method.persona import persona_request, theta_problems
     from persona_judge.method.templates import load_template
+    from persona_judge.method.theta import resolve_instruction
 
     def bad(problem: str) -> SettingsError:
         return SettingsError(f"--persona-instruction {spec}: {problem}")
 
     try:
-        template = load_template(spec)
-        for section in ("system", "user", "example"):
-            template.section(section)
-        if "$examples" not in template.section("user") and \
-                "${examples}" not in template.section("user"):
-            raise bad("its '=== user ===' section never uses $examples, so the persona would "
-                      "be written without seeing a single choice; add $examples")
+        path = resolve_instruction(spec)
+        if Path(path).expanduser().is_file():
+            problems = theta_problems(Path(path).expanduser().read_text(encoding="utf-8"))
+            if len(problems) == 1:
+                raise bad(problems[0])
+            if problems:
+                raise bad(f"{len(problems)} problems: " + "; ".join(
+                    f"({i}) {p}" for i, p in enumerate(problems, start=1)))
+        template = load_template(path)
         probe = Preference("probe", "probe", (Turn("user", "Hello?"),),
                            Turn("assistant", "Hi."), Turn("assistant", "Hello there."), "train")
-        persona_request([(probe, None)], spec)
+        persona_request([(probe, None)], path)
     except SettingsError:
         raise
-    except (KeyError, ValueError, OSError, UnicodeDecodeError) as err:
+    except (KeyError, ValueError, OSError, UnicodeDecodeError, PersonaJudgeError) as err:
         raise bad(str(err.args[0]) if err.args else str(err)) from None
     return template.id
 
@@ -244,7 +249,8 @@ def _fit(args: argparse.Namespace) -> int:
     cache = Path(args.cache).expanduser() if args.cache else None
     if cache is not None or not args.smoke:
         cache = check_cache_file(cache or paths.cache_path("real"))
-    check_persona_instruction(args.persona_instruction)
+    if args.persona_instruction is not None:
+        check_persona_instruction(args.persona_instruction)
     settings = _llm_settings(args)
 
     entries = _read_output_map(out)
@@ -314,6 +320,7 @@ def _fit_runnable(args: argparse.Namespace, users: list[Any], folders: dict[str,
     from persona_judge.study.notebook import real_llm, smoke_llm
 
     config = SynthesizeMeConfig(n_candidates=args.n_candidates, m_candidates=args.m_candidates,
+                                variant=args.variant,
                                 persona_instruction=args.persona_instruction, seed=args.seed)
     run_wide = _run_wide_errors()
 
@@ -409,8 +416,13 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:
                    help="step-1 candidates (paper: 10)")
     p.add_argument("--m-candidates", type=_positive_int, default=10,
                    help="demo candidates (paper: 10)")
-    p.add_argument("--persona-instruction", default="persona_synthesis@v1",
-                   help="persona-synthesis instruction: a packaged template id or a .txt file")
+    p.add_argument("--variant", choices=("public", "ours"), default="public",
+                   help="judge and Θ: public (the paper's public code: released persona "
+                        "program, First/Second verdicts; the default) or ours (our Θ, JSON "
+                        "verdicts)")
+    p.add_argument("--persona-instruction", default=None,
+                   help="persona-synthesis instruction Θ: 'public', a packaged template id "
+                        "or a .txt file (default: the variant's)")
     p.add_argument("--cache", default=None, help="LLM cache file (default: data/cache/"
                                                  "llm-real.sqlite; with --smoke a temporary "
                                                  "file)")

@@ -21,7 +21,7 @@ from persona_judge.data.records import UserSplit
 from persona_judge.errors import SettingsError
 from persona_judge.method.synthesizeme import SynthesizeMeConfig
 
-CONFIG = SynthesizeMeConfig(n_candidates=2, m_candidates=2)
+CONFIG = SynthesizeMeConfig(n_candidates=2, m_candidates=2, variant="ours")  # JSON script
 _PORTRAIT = re.compile(r"## Portrait\n(.*?)\n\n## Person A\n(.*?)\n\n## Person B\n(.*?)\n\n##",
                        re.S)
 

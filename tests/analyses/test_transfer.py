@@ -15,7 +15,7 @@ from persona_judge.errors import SettingsError
 from persona_judge.evaluation.report import compare_methods
 from persona_judge.method.synthesizeme import SynthesizeMeConfig
 
-CONFIG = SynthesizeMeConfig(n_candidates=2, m_candidates=2)
+CONFIG = SynthesizeMeConfig(n_candidates=2, m_candidates=2, variant="ours")  # JSON script
 BIG, SMALL, MUTE = "org/big-70B", "org/small-8B", "org/mute-3B"
 
 

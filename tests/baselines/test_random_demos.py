@@ -16,7 +16,7 @@ from persona_judge.method.synthesizeme import SynthesizeMe, SynthesizeMeConfig
 def fitted(client):
     users = [marked_user("u1", n_train=6, n_val=2), marked_user("u2", n_train=5, n_val=1),
              marked_user("u3", n_train=3, n_val=0)]
-    config = SynthesizeMeConfig(n_candidates=3, m_candidates=3)
+    config = SynthesizeMeConfig(n_candidates=3, m_candidates=3, variant="ours")  # inline
     artifacts = fit_users(SynthesizeMe(config), users, client, max_workers=1, progress=False)
     return users, artifacts
 

@@ -211,12 +211,18 @@ def test_unusable_cache_is_reported_before_any_call(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("=== system ===\nWrite personas.\n=== example ===\n$chosen\n", "no section "
+        ("=== system ===\nWrite personas.\n=== example ===\n$chosen\n", "lacks the "
+                                                                        "section\\(s\\) "
                                                                         "'=== user ==='"),
         ("=== system ===\ns\n=== user ===\nWrite one.\n=== example ===\n$chosen $rejected\n",
          "never uses \\$examples"),
         ("=== system ===\ns\n=== user ===\n$examples\n=== example ===\n$chosen $flavour\n",
-         "needs a value for \\$flavour"),
+         "uses \\$flavour, which Θ files do not fill in \\(available there: \\$index"),
+        # several problems are reported at once, in one line
+        ("=== system ===\nCosts $ 5 and $budget.\n=== exmaple ===\n$chosen\n",
+         "4 problems: \\(1\\) it lacks the section\\(s\\) '=== user ===', '=== example ==='.*"
+         "\\(2\\) '=== exmaple ===' is not a Θ section.*\\(3\\) '=== system ===' has a lone "
+         "'\\$' on line 2.*\\(4\\) '=== system ===' uses \\$budget"),
     ],
 )
 def test_a_broken_persona_instruction_is_refused_before_any_call(
@@ -229,6 +235,7 @@ def test_a_broken_persona_instruction_is_refused_before_any_call(
                              "--persona-instruction", theta)
     assert code == 2
     assert f"error: --persona-instruction {theta}: " in err
+    assert len(err.strip().splitlines()) == 1
     import re
 
     assert re.search(expected, err), err

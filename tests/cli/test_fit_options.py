@@ -64,7 +64,8 @@ def test_every_option_reaches_the_code(
         "--persona-instruction", theta, "--cache", cache, "--skip-bad-rows",
         "--drop-duplicates", "--timeout", "11.5", "--connect-timeout", "2.5",
         "--max-retries", "4", "--max-timeout-retries", "1", "--max-concurrency", "3",
-        "--structured-output", "json_object")
+        "--structured-output", "json_object",
+        "--variant", "ours")  # our variant's JSON verdicts take the structured form
     assert code == 0, err
     (load,) = spies["load"]
     assert load == {"seed": 7, "user": "bob", "drop_duplicates": True, "on_error": "skip"}
@@ -80,7 +81,7 @@ def test_every_option_reaches_the_code(
     assert all(getattr(defaults, k) != v for k, v in settings.items())  # none is a default
     (config,) = spies["fit"]
     assert (config.n_candidates, config.m_candidates, config.seed) == (3, 2, 7)
-    assert config.persona_instruction == str(theta)
+    assert config.persona_instruction == str(theta) and config.variant == "ours"
     art = SynthesizeMeArtifact.load(out / "bob" / "artifact.json")
     assert art.model == "served-judge" and art.templates["persona_synthesis"].startswith("theta@")
     # faithful: step 1 adds labels-only and the full set to the n random candidates; step 3

@@ -68,7 +68,7 @@ def test_every_method_judges_the_same_pairs_and_no_test_pair_reaches_a_fit(
                 for o in ("chosen_first", "rejected_first")}
     methods = set(frame["method"])
     assert {mr.DEFAULT, mr.MEMORY, mr.DEMOGRAPHICS, mr.FULL, mr.JUST_PERSONAS, mr.JUST_DEMOS,
-            mr.RANDOM_DEMOS, *mr.RECORDED} == methods
+            mr.DEMOS_SEARCHED_ALONE, mr.RANDOM_DEMOS, *mr.RECORDED} == methods
     for method in methods:
         rows = frame[frame["method"] == method]
         assert set(zip(rows["user_id"], rows["pair_id"], rows["order"], strict=True)) == \
@@ -104,7 +104,8 @@ def test_the_estimate_counts_a_real_smoke_runs_calls(monkeypatch: pytest.MonkeyP
               "persona_instruction": "persona_synthesis@v1",
               "survey_include": ["demographics", "stated_prefs", "self_description"],
               "survey_revision": None,
-              "compare_theta": False, "llm_settings": {"structured_output": "off"}}
+              "compare_theta": False, "variant": "public", "theta_program": "llama70b",
+              "compare_variant": False, "llm_settings": {"structured_output": "off"}}
     users = mr.results_users(params)
     with StandInServer(responder=smoke_responder) as server:
         monkeypatch.setenv("LLM_BASE_URL", server.url)
@@ -145,8 +146,14 @@ def test_the_estimate_counts_a_real_smoke_runs_calls(monkeypatch: pytest.MonkeyP
 def test_fit_call_bound_by_hand() -> None:
     users = [_user("u1", 7, 3), _user("u2", 2, 0), UserSplit("u3", (), (), ())]
     faithful = SynthesizeMeConfig(n_candidates=10, m_candidates=10)
-    # the README's 7 train / 3 val user: 7 + 36 + 2 + 7 + 39 = 91; 2 / 0: 2 + 0 + 2 + 2 + 0
-    assert mr.fit_call_bound(users, faithful) == 91 + 6
+    # the README's 7 train / 3 val user: 7 + 36 + 2 + 7 + 39 = 91, plus the demos-only
+    # search's "no demos" candidate (3); 2 / 0: 2 + 0 + 2 + 2 + 0
+    assert mr.fit_call_bound(users, faithful) == 91 + 3 + 6
+    no_search = SynthesizeMeConfig(n_candidates=10, m_candidates=10, demos_only_search=False)
+    assert mr.fit_call_bound(users, no_search) == 91 + 6
+    both = SynthesizeMeConfig(n_candidates=10, m_candidates=10, demos_only_search=False,
+                              validation_orders="both")
+    assert mr.fit_call_bound(users[:1], both) == 7 + 6 * 12 + 2 + 7 + 6 * 13
     lite = SynthesizeMeConfig(algorithm="lite", n_candidates=10, m_candidates=10)
     assert mr.fit_call_bound(users[:1], lite) == 7 + 30 + 2 + 30
 
@@ -217,7 +224,8 @@ def test_compare_theta_adds_one_fit_with_the_released_instruction(
     try:
         users = [_user("u1")]
         client = _client(tmp_path)
-        results = mr.run_main_results(users, client, SMALL, baselines=(), compare_theta=True,
+        ours = SynthesizeMeConfig(n_candidates=3, m_candidates=3, variant="ours")
+        results = mr.run_main_results(users, client, ours, baselines=(), compare_theta=True,
                                       max_workers=1, progress=False)
         client.close()
     finally:
@@ -231,3 +239,28 @@ def test_compare_theta_adds_one_fit_with_the_released_instruction(
     assert results.artifacts["u1"].templates["persona_synthesis"] == "persona_synthesis@v1"
     assert any("RELEASED-THETA" in json.dumps(r.body) for r in stand_in.requests)
     assert mr._other_theta("public") == ("persona_synthesis@v1", mr.OUR_THETA)
+
+
+def test_compare_variant_adds_one_fit_with_the_other_variant(stand_in: StandInServer,
+                                                              tmp_path: Path) -> None:
+    users = [_user("u1")]
+    client = _client(tmp_path)
+    results = mr.run_main_results(users, client, SMALL, baselines=(), compare_variant=True,
+                                  max_workers=1, progress=False)
+    client.close()
+    stages = list(results.spend["stage"])
+    assert stages.count(f"fit {mr.FULL}") == 1 and f"fit {mr.OUR_VARIANT}" in stages
+    assert {mr.FULL, mr.OUR_VARIANT} <= set(results.judgments["method"])
+    other = results.theta_artifacts[f"u1 ({mr.OUR_VARIANT})"]
+    assert other.settings["variant"] == "ours" and other.settings["answer_format"] == "json"
+    assert other.templates["persona_synthesis"] == "persona_synthesis@v1"
+    assert other.templates["judge_personalized"] == "judge_personalized@v1"
+    # the search settings are the same; only the variant's settings differ
+    mine = results.artifacts["u1"].settings
+    assert all(mine[k] == other.settings[k] for k in ("n_candidates", "m_candidates",
+                                                      "trace_context", "stop_at_accuracy"))
+    fields = set(SynthesizeMeConfig.__dataclass_fields__)
+    back, name = mr._other_variant(SynthesizeMeConfig(**{
+        k: v for k, v in other.settings.items() if k in fields and k != "components"}))
+    assert name == mr.PUBLIC_VARIANT and back.persona_instruction == "public"
+    assert back.judge_personalized == "judge_personalized_first_second@v1"

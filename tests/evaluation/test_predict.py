@@ -133,7 +133,8 @@ def test_main_results_run_save_and_reload(tmp_path: Path, monkeypatch) -> None:
     frame = results.judgments
     assert sorted(frame["method"].unique()) == sorted([
         "Memory", "Random demos + persona", "SynthesizeMe (demos only)",
-        "SynthesizeMe (persona + demos)", "SynthesizeMe (persona only)", "default judge",
+        "SynthesizeMe (demos only, searched without persona)", "SynthesizeMe (persona + demos)",
+        "SynthesizeMe (persona only)", "default judge",
         *RECORDED])
     assert (frame.groupby("method").size() == 6).all()  # 3 test pairs x 2 orders each
     assert not frame[frame["method"].isin(RECORDED)]["correct"].any()

@@ -32,7 +32,9 @@ MUTATIONS: dict[str, Any] = {
     "repetition_penalty": 1.1,
     "structured": "json_schema",
 }
-NOT_IN_KEY = {"labels"}
+# free_text and parse_retry act around the wire (the client's structured form, what a retry
+# sends); the requests they lead to carry their effect in keyed fields.
+NOT_IN_KEY = {"labels", "free_text", "parse_retry"}
 
 
 def key(request: ChatRequest, backend: str = "together", model: str = MODEL) -> str:

@@ -16,6 +16,11 @@ from persona_judge.llm.standin import StandInServer
 from persona_judge.method.artifact import SynthesizeMeArtifact
 from persona_judge.method.synthesizeme import SynthesizeMe, SynthesizeMeConfig
 
+# These tests check the search logic in our earlier variant's prompts (JSON A/B), which the
+# scripted judge reads; the public variant's prompts are tested in test_faithful.py.
+OURS_SETTINGS = {"variant": "ours", "demos_only_search": False}
+OURS = SynthesizeMeConfig(**OURS_SETTINGS)
+
 
 def worst_case_user():
     """7 train (all verified), 3 val that no candidate can get all right, 6 test."""
@@ -30,7 +35,7 @@ def worst_case_user():
 def test_fit_budget_and_evaluation_exactly_12(server: StandInServer, client, algorithm: str,
                                               bound: int, traces: int) -> None:
     user = worst_case_user()
-    method = SynthesizeMe(SynthesizeMeConfig(algorithm=algorithm, seed=0))
+    method = SynthesizeMe(SynthesizeMeConfig(**OURS_SETTINGS, algorithm=algorithm, seed=0))
     art = method.fit(user, client)
     fit_calls = server.requests_seen
     scored = [c for c in art.bootstrap_candidates + art.demo_candidates
@@ -49,7 +54,7 @@ def test_fit_budget_and_evaluation_exactly_12(server: StandInServer, client, alg
 
 def test_warm_cache_rerun_makes_no_calls(server: StandInServer, make_client, tmp_path) -> None:
     user = worst_case_user()
-    method = SynthesizeMe()
+    method = SynthesizeMe(OURS)
     first = fit_users(method, [user], make_client(), progress=False)["u"]
     server.reset_counters()
     again = fit_users(method, [user], make_client(), progress=False)["u"]
@@ -59,7 +64,7 @@ def test_warm_cache_rerun_makes_no_calls(server: StandInServer, make_client, tmp
 
 def test_artifact_round_trips_and_renders(server: StandInServer, client, tmp_path: Path) -> None:
     user = worst_case_user()
-    art = SynthesizeMe().fit(user, client)
+    art = SynthesizeMe(OURS).fit(user, client)
     path = art.save(tmp_path / "artifact.json")
     loaded = SynthesizeMeArtifact.load(path)
     assert loaded.to_dict() == art.to_dict()
@@ -115,7 +120,7 @@ def test_each_user_is_judged_with_their_own_fitted_state(tmp_path: Path) -> None
     with StandInServer(responder=persona_by_user) as server:
         client = client_from_env("m", cache_path=tmp_path / "c.sqlite", base_url=server.url,
                                  progress=False)
-        method = SynthesizeMe(SynthesizeMeConfig(components=("persona",)))
+        method = SynthesizeMe(SynthesizeMeConfig(**OURS_SETTINGS, components=("persona",)))
         states = fit_users(method, users, client, max_workers=2, progress=False)
         assert "persona of alpha" in states["a"].persona and "beta" in states["b"].persona
         records = evaluate(method, users, client, states)

@@ -32,7 +32,7 @@ def test_fit_smoke_writes_persona_and_prompts(tmp_path: Path, capsys) -> None:
     assert art.settings["n_val"] == 3
     for name in ("persona.txt", "judge_prompt.txt", "generation_prompt.txt"):
         assert (folder / name).read_text().startswith("SMOKE RUN")
-    assert "## Reply A" in (folder / "judge_prompt.txt").read_text()
+    assert "## First reply" in (folder / "judge_prompt.txt").read_text()
     printed = capsys.readouterr().out
     assert "verified traces" in printed and "LLM run" in printed
 
@@ -43,14 +43,16 @@ def test_fit_real_path_against_a_server(tmp_path: Path, monkeypatch, server: Sta
     out = tmp_path / "out"
     code = main(["fit", str(prefs_file(tmp_path)), "--out", str(out), "--model", "stand-in-judge",
                  "--cache", str(tmp_path / "c.sqlite"), "--n-candidates", "3",
-                 "--m-candidates", "3"])
+                 "--m-candidates", "3", "--variant", "ours"])  # the scripted judge reads JSON
     assert code == 0
     art = SynthesizeMeArtifact.load(out / "me" / "artifact.json")
     assert art.persona == PERSONA_TEXT and art.label == "" and art.model == "stand-in-judge"
     # faithful step 1: labels only + full set + the 3 random candidates asked for
     assert len(art.bootstrap_candidates) == 3 + 2
-    # every request the server saw is the fit's, plus the client's one preflight
-    assert server.requests_seen == art.total_spend.requests + 1
+    # every request the server saw is the fit's, plus the client's one preflight; the
+    # demos-only search repeats step 1's requests (cache hits) besides its "no demos" one
+    only = art.spend["demos-only search"]
+    assert server.requests_seen == art.total_spend.requests - only.requests + 3 + 1
     # the scripted judge follows [right]: exactly the pairs whose chosen reply has it verify
     verified = {t.pair_id for t in art.verified_traces}
     assert verified and verified != {t.pair_id for t in art.traces}

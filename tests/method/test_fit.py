@@ -22,6 +22,11 @@ VERIFIED = {"t1", "t2", "t4", "t6"}
 _DEMO = re.compile(r"### Earlier choice \d+\nConversation:\nUser: Question conv-(\w+):.*?"
                    r"Their choice: (\{.*?\})\n", re.DOTALL)
 
+# These tests check the search logic in our earlier variant's prompts (JSON A/B), which the
+# scripted judge reads; the public variant's prompts are tested in test_faithful.py.
+OURS_SETTINGS = {"variant": "ours", "demos_only_search": False}
+OURS = SynthesizeMeConfig(**OURS_SETTINGS)
+
 
 def train_pairs(verified: set[str], n: int = 7, user: str = "u") -> list:
     return [pref(user, f"t{i}", "train", chosen="[right]" if f"t{i}" in verified else "",
@@ -60,7 +65,7 @@ def names(ids) -> set[str]:
 
 def test_faithful_fit_end_to_end(server: StandInServer, client) -> None:
     val = [pref("u", f"v{i}", "val", chosen="[needs:t9]") for i in range(1, 4)]  # never right
-    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client)
+    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client, OURS)
     bodies = judge_bodies(server)
     traces = [b for b in bodies if judged_name(b).startswith("t") and not has_persona(b)]
     demo_traces = [b for b in bodies if judged_name(b).startswith("t") and has_persona(b)]
@@ -109,7 +114,7 @@ def test_winner_by_score_and_persona_input(server: StandInServer, client) -> Non
                                                               chosen="[needs:t1+t2]"),
            pref("u", "v3", "val", chosen="[needs:t9]")]
     art = fit_user(user_split("u", train_pairs(VERIFIED), val), client,
-                   SynthesizeMeConfig(stop_at_accuracy=1.0))
+                   SynthesizeMeConfig(**OURS_SETTINGS, stop_at_accuracy=1.0))
     for cands, winner in ((art.bootstrap_candidates, art.bootstrap_winner),
                           (art.demo_candidates, art.demo_winner)):
         for c in cands:
@@ -137,7 +142,7 @@ def test_early_stop_at_80_percent(server: StandInServer, client) -> None:
     # 4 of 5 validation pairs need t1 shown; the labels-only candidate may miss it
     val = [pref("u", f"v{i}", "val", chosen="[needs:t1]") for i in range(1, 5)] + [
         pref("u", "v5", "val", chosen="[needs:t9]")]
-    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client)
+    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client, OURS)
     for cands, winner in ((art.bootstrap_candidates, art.bootstrap_winner),
                           (art.demo_candidates, art.demo_winner)):
         first = min(c.index for c in cands if c.n_correct is not None and c.n_correct >= 4)
@@ -152,8 +157,9 @@ def test_batch_size_changes_rounds_not_the_result(server: StandInServer, make_cl
                                                               chosen="[needs:t2+t4]"),
            pref("u", "v3", "val", chosen="[needs:t6]")]
     user = user_split("u", train_pairs(VERIFIED), val)
-    together = fit_user(user, make_client())
-    one_by_one = fit_user(user, make_client(), SynthesizeMeConfig(search_batch_size=1))
+    together = fit_user(user, make_client(), OURS)
+    one_by_one = fit_user(user, make_client(),
+                          SynthesizeMeConfig(**OURS_SETTINGS, search_batch_size=1))
     assert together.bootstrap_winner == one_by_one.bootstrap_winner
     assert together.demo_winner == one_by_one.demo_winner
     assert [d.to_dict() for d in together.demo_set] == [d.to_dict() for d in one_by_one.demo_set]
@@ -164,7 +170,7 @@ def test_batch_size_changes_rounds_not_the_result(server: StandInServer, make_cl
 def test_trace_context_none_is_the_papers_text(server: StandInServer, client) -> None:
     val = [pref("u", "v1", "val")]
     fit_user(user_split("u", train_pairs(VERIFIED), val), client,
-             SynthesizeMeConfig(trace_context="none"))
+             SynthesizeMeConfig(**OURS_SETTINGS, trace_context="none"))
     traces = [b for b in judge_bodies(server)
               if judged_name(b).startswith("t") and not has_persona(b)]
     assert len(traces) == 7 and all(demos_shown(b) == {} for b in traces)
@@ -174,13 +180,13 @@ def test_display_order_follows_the_flip_column(server: StandInServer, client) ->
     train = [replace(p, flip=i % 2 == 0) for i, p in enumerate(train_pairs(VERIFIED))]
     val = [replace(pref("u", "v1", "val"), flip=True), replace(pref("u", "v2", "val"),
                                                                 flip=False)]
-    art = fit_user(user_split("u", train, val), client)
+    art = fit_user(user_split("u", train, val), client, OURS)
     assert {names([k]).pop(): o for k, o in art.val_orders.items()} == {
         "v1": "chosen_first", "v2": "rejected_first"}
     assert all(t.order == ("chosen_first" if i % 2 == 0 else "rejected_first")
                for i, t in enumerate(art.traces))
     assert "order from hash" not in art.fallback_codes
-    hashed = fit_user(user_split("u", train_pairs(VERIFIED), val[:1]), client)
+    hashed = fit_user(user_split("u", train_pairs(VERIFIED), val[:1]), client, OURS)
     assert "order from hash" in hashed.fallback_codes
 
 
@@ -192,7 +198,7 @@ def test_display_order_follows_the_flip_column(server: StandInServer, client) ->
 def test_small_users_fit_with_recorded_fallbacks(server: StandInServer, client, n_train: int,
                                                  n_val: int, codes: set[str]) -> None:
     val = [pref("u", f"v{i}", "val", chosen="[needs:t1]") for i in range(1, n_val + 1)]
-    art = fit_user(user_split("u", train_pairs({"t1"}, n=n_train), val), client)
+    art = fit_user(user_split("u", train_pairs({"t1"}, n=n_train), val), client, OURS)
     assert codes <= set(art.fallback_codes)
     assert art.persona is not None and len(art.traces) == n_train
     if n_val == 0:
@@ -208,13 +214,13 @@ def test_small_users_fit_with_recorded_fallbacks(server: StandInServer, client, 
 
 def test_no_training_pairs_is_an_expected_error(client) -> None:
     with pytest.raises(NotEnoughPreferencesError, match="'lonely' has no training preferences"):
-        fit_user(user_split("lonely", [], [pref("lonely", "v1", "val")]), client)
+        fit_user(user_split("lonely", [], [pref("lonely", "v1", "val")]), client, OURS)
     assert issubclass(NotEnoughPreferencesError, PersonaJudgeError)
 
 
 def test_no_trace_verifies(server: StandInServer, client) -> None:
     val = [pref("u", f"v{i}", "val", chosen="[needs:t9]") for i in range(1, 3)]
-    art = fit_user(user_split("u", train_pairs(set()), val), client)
+    art = fit_user(user_split("u", train_pairs(set()), val), client, OURS)
     assert art.verified_traces == [] and "no trace verified" in art.fallback_codes
     assert all(not c.members for c in art.bootstrap_candidates)
     # the labels-only candidate wins the tie: the persona is written from labelled choices
@@ -229,7 +235,7 @@ def test_judge_level_fallbacks_are_recorded(server: StandInServer, make_client) 
     train[2] = pref("u", "t3", "train", chosen="[tie]")
     val = [pref("u", "v1", "val", chosen="[tie]"), pref("u", "v2", "val", chosen="[needs:t1]")]
     server.inject(Fault("unparseable", match="conv-v2"))
-    art = fit_user(user_split("u", train, val), client)
+    art = fit_user(user_split("u", train, val), client, OURS)
     codes = {(f.code, f.step) for f in art.fallbacks}
     assert ("judge tie", "bootstrap traces") in codes
     assert ("judge tie", "bootstrap search") in codes and ("judge tie", "demo search") in codes
@@ -250,7 +256,7 @@ def test_persona_unusable_then_retry_or_fallback(judge: ScriptedJudge, server: S
                                                  client, answers, expect_persona, code) -> None:
     judge.persona_answers = list(answers)
     val = [pref("u", f"v{i}", "val", chosen="[persona]") for i in range(1, 4)]
-    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client)
+    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client, OURS)
     assert code in art.fallback_codes
     bodies = persona_bodies(server)
     assert len(bodies) == 2 and bodies[1]["temperature"] == pytest.approx(0.7)
@@ -270,7 +276,8 @@ def test_persona_unusable_then_retry_or_fallback(judge: ScriptedJudge, server: S
 def test_persona_call_failure_falls_back(server: StandInServer, make_client) -> None:
     client = make_client(max_retries=0)
     server.inject(Fault("500", match="Reply they picked"), Fault("500", match="Reply they picked"))
-    art = fit_user(user_split("u", train_pairs(VERIFIED), [pref("u", "v1", "val")]), client)
+    art = fit_user(user_split("u", train_pairs(VERIFIED), [pref("u", "v1", "val")]), client,
+                   OURS)
     assert art.persona is None
     (fallback,) = [f for f in art.fallbacks if f.code == "no usable persona"]
     assert "call failed" in fallback.detail
@@ -279,7 +286,7 @@ def test_persona_call_failure_falls_back(server: StandInServer, make_client) -> 
 def test_ablations_remove_exactly_what_they_remove(server: StandInServer, client) -> None:
     val = [pref("u", "v1", "val", chosen="[needs:t1]"), pref("u", "v2", "val",
                                                               chosen="[needs:t2]")]
-    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client)
+    art = fit_user(user_split("u", train_pairs(VERIFIED), val), client, OURS)
     assert art.demo_set and art.persona  # the full prompt carries both
     probe = pref("u", "s1", "test")
 
@@ -299,7 +306,7 @@ def test_ablations_remove_exactly_what_they_remove(server: StandInServer, client
 def test_lite_variant_reuses_traces_and_searches_halves(server: StandInServer, client) -> None:
     val = [pref("u", f"v{i}", "val", chosen="[needs:t9]") for i in range(1, 4)]
     art = fit_user(user_split("u", train_pairs(VERIFIED), val), client,
-                   SynthesizeMeConfig(algorithm="lite"))
+                   SynthesizeMeConfig(**OURS_SETTINGS, algorithm="lite"))
     assert art.settings["trace_context"] == "none" and art.settings["stop_at_accuracy"] == 1.0
     assert art.demo_traces == [] and "demo traces" not in art.spend or \
         art.spend["demo traces"].requests == 0
@@ -313,7 +320,7 @@ def test_lite_variant_reuses_traces_and_searches_halves(server: StandInServer, c
 
 def test_components_persona_only_skips_demo_search(server: StandInServer, client) -> None:
     val = [pref("u", f"v{i}", "val", chosen="[needs:t9]") for i in range(1, 4)]
-    method = SynthesizeMe(SynthesizeMeConfig(components=("persona",)))
+    method = SynthesizeMe(SynthesizeMeConfig(**OURS_SETTINGS, components=("persona",)))
     art = method.fit(user_split("u", train_pairs(VERIFIED), val), client)
     assert art.demo_candidates == [] and art.demo_set == []
     text = method.judge_request(art, val[0], "chosen_first").messages[1]["content"]

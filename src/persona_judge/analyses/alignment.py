@@ -345,8 +345,10 @@ def unverified_persona(traced: Sequence[tuple[Preference, Any, Order]], client: 
     if not prefs:
         return PersonaResult(None, [])
     every = CandidateScore(0, tuple(p.pair_id for p in prefs), kind="every trace")
-    return synthesize_persona(prefs, traces, every, client,
-                              resolve_instruction(config.persona_instruction))
+    theta = resolve_instruction(str(config.persona_instruction), config.theta_program,
+                                str(getattr(client, "model", "")))
+    return synthesize_persona(prefs, traces, every, client, theta,
+                              max_tokens=config.persona_max_tokens)
 
 
 # -- running ---------------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def save_study(folder: str | Path, tables: Mapping[str, pd.DataFrame],
 #: The method settings every study chapter takes (study.yaml's names) and their defaults.
 METHOD_SETTINGS: dict[str, Any] = {
     "algorithm": "faithful", "n_candidates": 10, "m_candidates": 10,
-    "trace_context": "labelled", "persona_instruction": "persona_synthesis@v1", "seed": 0}
+    "trace_context": "labelled", "variant": None, "persona_instruction": None,
+    "theta_program": "llama70b", "seed": 0}
 
 
 def method_config(settings: Mapping[str, Any],
@@ -114,7 +115,9 @@ def method_config(settings: Mapping[str, Any],
                               n_candidates=int(values["n_candidates"]),
                               m_candidates=int(values["m_candidates"]),
                               trace_context=str(values["trace_context"]),
-                              persona_instruction=str(values["persona_instruction"]),
+                              variant=values["variant"] or None,
+                              persona_instruction=values["persona_instruction"] or None,
+                              theta_program=str(values["theta_program"] or "llama70b"),
                               seed=int(values["seed"]), components=tuple(components))
 
 

@@ -72,21 +72,25 @@ _COUNTERS = ("calls", "cache_hits", "attempts", "retries", "resamples", "failure
 FULL = "SynthesizeMe (persona + demos)"
 JUST_PERSONAS = "SynthesizeMe (persona only)"
 JUST_DEMOS = "SynthesizeMe (demos only)"
+DEMOS_SEARCHED_ALONE = "SynthesizeMe (demos only, searched without persona)"
 DEFAULT = "default judge"
 RELEASED_THETA = "SynthesizeMe, released Θ (persona + demos)"
 OUR_THETA = "SynthesizeMe, our Θ (persona + demos)"
+PUBLIC_VARIANT = "SynthesizeMe, public configuration (persona + demos)"
+OUR_VARIANT = "SynthesizeMe, our variant: our Θ, JSON decoding (persona + demos)"
 RECORDED = tuple(method_name(j) for j in RECORDED_JUDGES)
 #: The order methods are listed in every table: baselines, ablations, the method, others.
-METHOD_ORDER = (DEFAULT, MEMORY, DEMOGRAPHICS, "GPO", JUST_PERSONAS, JUST_DEMOS, RANDOM_DEMOS,
-                FULL, RELEASED_THETA, OUR_THETA, "Bradley–Terry reward model (fine-tuned)",
+METHOD_ORDER = (DEFAULT, MEMORY, DEMOGRAPHICS, "GPO", JUST_PERSONAS, JUST_DEMOS,
+                DEMOS_SEARCHED_ALONE, RANDOM_DEMOS, FULL, RELEASED_THETA, OUR_THETA,
+                PUBLIC_VARIANT, OUR_VARIANT, "Bradley–Terry reward model (fine-tuned)",
                 "Fine-tuned RM + personas", *RECORDED)
 #: Baselines run by default besides SynthesizeMe and its ablations.
 BASELINES = ("memory", "demographics", "random_demos", "recorded")
 #: The notebook parameters that define one cell's results (its folder key).
 RESULT_PARAMETERS = ("mode", "dataset", "model", "max_users", "smoke_max_users", "seed",
                      "n_candidates", "m_candidates", "algorithm", "trace_context",
-                     "persona_instruction", "survey_include", "survey_revision",
-                     "compare_theta")
+                     "variant", "persona_instruction", "theta_program", "survey_include",
+                     "survey_revision", "compare_theta", "compare_variant")
 RESULTS_KIND = "main_results"
 
 
@@ -159,7 +163,10 @@ def method_config(params: Mapping[str, Any]) -> SynthesizeMeConfig:
         n_candidates=int(params.get("n_candidates", 10)),
         m_candidates=int(params.get("m_candidates", 10)),
         trace_context=params.get("trace_context"),
-        persona_instruction=str(params.get("persona_instruction", PERSONA_SYNTHESIS)),
+        variant=params.get("variant") or None,
+        persona_instruction=params.get("persona_instruction") or None,
+        theta_program=str(params.get("theta_program") or "llama70b"),
+        validation_orders=str(params.get("validation_orders") or "one"),
         seed=int(params.get("seed", 0)))
 
 
@@ -212,6 +219,7 @@ def results_key(params: Mapping[str, Any], users: Sequence[UserSplit]) -> dict[s
                       "survey_revision": params["survey_revision"] if survey else None,
                       "recorded": list(RECORDED_JUDGES)},
         "compare_theta": bool(params["compare_theta"]),
+        "compare_variant": bool(params["compare_variant"]),
     }
 
 
@@ -228,6 +236,19 @@ def find_results(params: Mapping[str, Any], users: Sequence[UserSplit], *,
     return folder if (folder / "judgments.csv").is_file() else None
 
 
+def _other_variant(config: SynthesizeMeConfig) -> tuple[SynthesizeMeConfig, str]:
+    """The same search with the other judge-and-Θ variant (every setting it presets), and
+    the name of its method."""
+    from persona_judge.method.synthesizeme import VARIANT_PRESETS
+
+    other = "ours" if config.variant == "public" else "public"
+    reset = dict.fromkeys((*VARIANT_PRESETS[other], "judge_trace", "judge_default",
+                           "judge_personalized"))
+    settings = {**config.settings(), **reset, "variant": other,
+                "components": config.components}
+    return SynthesizeMeConfig(**settings), (OUR_VARIANT if other == "ours" else PUBLIC_VARIANT)
+
+
 def _other_theta(instruction: str) -> tuple[str, str]:
     """(the instruction to compare with, the name of its method)."""
     if instruction == PUBLIC_THETA:
@@ -240,7 +261,8 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
                      survey: Mapping[str, SurveyProfile] | None = None,
                      survey_include: Sequence[str] = DEFAULT_INCLUDE,
                      baselines: Sequence[str] = BASELINES, compare_theta: bool = False,
-                     max_workers: int = 4, progress: bool = True) -> MainResults:
+                     compare_variant: bool = False, max_workers: int = 4,
+                     progress: bool = True) -> MainResults:
     """Fit SynthesizeMe once; evaluate it, its ablations and the baselines (module doc).
 
     ``survey`` (``{user_id: SurveyProfile}``, PRISM only) enables the Demographics
@@ -264,7 +286,9 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
         records.extend(evaluate(method, users, client, states))
         stage(f"evaluate {method.name}", before)
 
-    run(DefaultJudgeMethod(), {u.user_id: None for u in users})
+    # The default judge is the configuration's (the public code's speculates first).
+    run(DefaultJudgeMethod(str(config.judge_default), config.judge_style()),
+        {u.user_id: None for u in users})
     if "memory" in baselines:
         memory = MemoryMethod()
         run(memory, {u.user_id: memory.fit(u) for u in users})
@@ -287,6 +311,10 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
         {u: a.with_components(("persona",)) for u, a in artifacts.items()})
     run(SynthesizeMe(config, name=JUST_DEMOS),
         {u: a.with_components(("demos",)) for u, a in artifacts.items()})
+    if config.demos_only_search and "demos" in config.components:
+        run(SynthesizeMe(config, name=DEMOS_SEARCHED_ALONE),
+            {u: a.demos_only() if a.has_demos_only_search else a.with_components(("demos",))
+             for u, a in artifacts.items()})
     if "random_demos" in baselines:
         random_demos = RandomDemosMethod(artifacts, seed=config.seed)
         states = {u.user_id: random_demos.fit(u) for u in users}
@@ -295,7 +323,7 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
 
     theta_artifacts: dict[str, SynthesizeMeArtifact] = {}
     if compare_theta:
-        instruction, name = _other_theta(config.persona_instruction)
+        instruction, name = _other_theta(str(config.persona_instruction))
         other = SynthesizeMe(SynthesizeMeConfig(**{**config.settings(),
                                                    "components": config.components,
                                                    "persona_instruction": instruction}),
@@ -305,6 +333,15 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
                                     progress=progress)
         stage(f"fit {name}", before)
         run(other, theta_artifacts)
+    if compare_variant:
+        other_config, name = _other_variant(config)
+        other = SynthesizeMe(other_config, name=name)
+        before = _snapshot(client)
+        variant_artifacts = fit_users(other, users, client, max_workers=max_workers,
+                                      progress=progress)
+        stage(f"fit {name}", before)
+        run(other, variant_artifacts)
+        theta_artifacts.update({f"{u} ({name})": a for u, a in variant_artifacts.items()})
 
     spend = pd.DataFrame(spend_rows)
     total = spend[list(_COUNTERS)].sum()
@@ -320,18 +357,25 @@ def fit_call_bound(users: Sequence[UserSplit], config: SynthesizeMeConfig) -> in
     budget, see :mod:`persona_judge.method.synthesizeme`): per user, faithful: traces
     ``n_train``, step-1 search ``n_val × (n + 2)``, persona 2 (one retry), step-3 traces
     ``n_train``, step-3 search ``n_val × (m + 3)``; lite: ``n_train``, ``n_val × n``, 2,
-    ``n_val × m``. Parse resamples and HTTP retries come on top."""
+    ``n_val × m``; the demos-only search ``n_val`` (its other requests repeat step 1's);
+    ``n_val`` counts both orders with ``validation_orders="both"``. Parse resamples and
+    HTTP retries come on top."""
     n, m = config.n_candidates, config.m_candidates
     total = 0
     for user in users:
-        n_train, n_val = len(user.train), len(user.val)
+        n_train = len(user.train)
+        # validation judgments per candidate (both orders: two per pair)
+        n_val = len(user.val) * (2 if config.validation_orders == "both" else 1)
         if not n_train:
             continue
+        demos = "demos" in config.components
+        # the demos-only search repeats step 1's requests (cache hits) but "no demos"
+        only = n_val if demos and config.demos_only_search else 0
         if config.algorithm == "faithful":
-            total += n_train + n_val * (n + 2) + 2 + (n_train + n_val * (m + 3)
-                                                      if "demos" in config.components else 0)
+            total += n_train + n_val * (n + 2) + 2 + (n_train + n_val * (m + 3) if demos
+                                                      else 0) + only
         else:
-            total += n_train + n_val * n + 2 + (n_val * m if "demos" in config.components else 0)
+            total += n_train + n_val * n + 2 + (n_val * m if demos else 0) + only
     return total
 
 
@@ -357,6 +401,7 @@ def estimate_main_results(params: Mapping[str, Any], options: Any = None) -> pd.
         result = run_main_results(users, client, method_config(params), survey=survey,
                                   survey_include=params.get("survey_include", DEFAULT_INCLUDE),
                                   compare_theta=bool(params.get("compare_theta", False)),
+                                  compare_variant=bool(params.get("compare_variant", False)),
                                   max_workers=1, progress=False)
     finally:
         client.close()

@@ -463,7 +463,7 @@ class LLMClient:
             changes["seed"] = request.sample_index
         if self.config.repetition_penalty is not None and request.repetition_penalty is None:
             changes["repetition_penalty"] = self.config.repetition_penalty
-        if judge and request.structured == "off":
+        if judge and request.structured == "off" and not request.free_text:
             form = self.structured_output
             if form != "off":
                 changes["structured"] = form
@@ -693,7 +693,7 @@ class LLMClient:
         assert self._transport is not None
         self._ensure_ready()
         if (judge and self.config.structured_output == "auto" and self._capability
-                and wire.structured != self._capability):
+                and wire.structured != self._capability and not wire.free_text):
             # The preflight found that a stored form is no longer accepted: ask again
             # in the form it found (never in the refused one).
             return self._send_wire(dataclasses.replace(wire, structured=self._capability),
@@ -859,9 +859,11 @@ class LLMClient:
         for attempt in range(tries):
             sample = request
             if attempt > 0:
-                sample = request.resample(
-                    request.sample_index + attempt, self.config.resample_temperature
-                )
+                # "same_temperature" (the public code's rule) retries at the request's own
+                # temperature; otherwise the client's resample temperature.
+                temperature = (None if request.parse_retry == "same_temperature"
+                               else self.config.resample_temperature)
+                sample = request.resample(request.sample_index + attempt, temperature)
                 self.stats.add(resamples=1)
             result, wire = self._send_wire(self._wire(sample, judge=True), judge=True)
             form = wire.structured
@@ -892,7 +894,8 @@ class LLMClient:
         return Judgment(
             None, last_text.strip(),
             f"unparseable after {tries} samples (sample_index {request.sample_index}.."
-            f"{request.sample_index + tries - 1}); last: {last_failure}",
+            f"{request.sample_index + tries - 1}); last: {last_failure}"
+            + ("; scored as a tie" if request.parse_retry == "same_temperature" else ""),
             tries, prompt_tokens, completion_tokens, failure_kind="unparseable",
             parse_failures=parse_failures, structured_output=form,
         )

@@ -13,6 +13,9 @@ in order of precedence:
    sometimes revise themselves);
 3. a bare final line such as ``**B**``, ``A`` or ``Response B``.
 
+"First" and "Second" (the public code's answer values, e.g. ``Preference: First``
+or ``"preference": "Second"``) name the reply shown first (A) or second (B).
+
 A stated tie ("tie", "both", "neither") is a valid answer with no choice.  Any
 other answer is *unparseable*: the result carries no choice and a ``failure``
 reason, and the client may resample.  The parser never raises on model text.
@@ -53,6 +56,11 @@ _VALUE_PREFIXED = re.compile(
     r"^(?:response|option|output|assistant)\s*[\[(]*\s*(?P<c>[ab])\s*[\])]*(?:$|[\s.,;:!)])",
     re.IGNORECASE,
 )
+_ORDINAL = re.compile(
+    r"^(?:the\s+)?(?P<o>first|second)(?:\s+(?:completion|reply|response|one))?\s*[.!]?$",
+    re.IGNORECASE)
+_ORDINAL_LETTER = {"first": "A", "second": "B"}
+_REASONING_LABEL = re.compile(r"^\**\s*reasoning\s*\**\s*:\s*\**", re.IGNORECASE)
 _BARE = re.compile(
     r"^(?:(?:response|option)\s+)?[\[(]*\s*(?P<c>[AB])\s*[\])]*\.?$", re.IGNORECASE
 )
@@ -84,6 +92,9 @@ def _normalise_value(value: Any) -> str | None:
     if text.upper().strip(" .!") in _TIE_WORDS:
         return "TIE"
     compact = text.replace("_", " ")
+    ordinal = _ORDINAL.match(compact.strip())
+    if ordinal:
+        return _ORDINAL_LETTER[ordinal.group("o").lower()]
     m = _VALUE.match(compact) or _VALUE_PREFIXED.match(compact)
     if m:
         return m.group("c").upper()
@@ -154,13 +165,19 @@ def _from_text(text: str) -> ParsedJudgment | None:
         nonempty = [i for i, line in enumerate(lines) if line.strip()]
         if nonempty:
             last = nonempty[-1]
-            m = _BARE.match(_MARKDOWN.sub("", lines[last]).strip())
+            bare = _MARKDOWN.sub("", lines[last]).strip()
+            m = _BARE.match(bare)
+            ordinal = _ORDINAL.match(bare)
             if m:
                 verdict = (last, m.group("c").upper())
+            elif ordinal:
+                verdict = (last, _ORDINAL_LETTER[ordinal.group("o").lower()])
     if verdict is None:
         return None
     index, value = verdict
     reasoning = "\n".join(lines[:index] + lines[index + 1 :]).strip()
+    # "Reasoning: ..." (the public code's answer shape): keep the reasoning, not its label
+    reasoning = _REASONING_LABEL.sub("", reasoning, count=1).strip()
     if value == "TIE":
         return ParsedJudgment(None, reasoning, TIE_FAILURE)
     return ParsedJudgment(value, reasoning, None)  # type: ignore[arg-type]

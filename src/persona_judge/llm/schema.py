@@ -18,6 +18,15 @@ Structured Outputs form, ``{"type": "json_schema", "json_schema": {"name",
 JSON mode with the schema alongside, ``{"type": "json_object", "schema": ...}``:
 Together's JSON mode, llama.cpp).  ``off`` sends no ``response_format``.  The form
 is part of the request, so it is part of the cache key.
+
+Two request options shape what the client does around the wire, not the wire
+itself (so they are not part of the cache key): ``free_text`` keeps a judge
+request unconstrained whatever the client's ``structured_output`` (a judge that
+answers in its own text format, e.g. "Preference: First"), and ``parse_retry``
+says how an unparseable answer is retried (:data:`PARSE_RETRIES`): ``"client"``
+resamples at the client's ``resample_temperature`` (default 0.7);
+``"same_temperature"`` retries at the request's own temperature (the paper's
+public code: retries at temperature 0, then a tie, counted wrong).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from typing import Any, Literal
 __all__ = [
     "FAILURE_KINDS",
     "JUDGMENT_SCHEMA",
+    "PARSE_RETRIES",
     "STRUCTURED_FORMS",
     "ChatRequest",
     "ChatResult",
@@ -52,6 +62,9 @@ JUDGMENT_SCHEMA: dict[str, Any] = {
     "required": ["reasoning", "preferred"],
     "additionalProperties": False,
 }
+
+#: How an unparseable judge answer is retried (see the module docstring).
+PARSE_RETRIES: tuple[str, ...] = ("client", "same_temperature")
 
 #: Why a Judgment has no choice: a stated tie, no parseable answer in any sample,
 #: or a call that failed after all retries.
@@ -113,6 +126,8 @@ class ChatRequest:
     seed: int | None = None
     repetition_penalty: float | None = None
     structured: str = "off"
+    free_text: bool = False
+    parse_retry: str = "client"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _normalise_messages(self.messages))
@@ -135,6 +150,9 @@ class ChatRequest:
         if self.structured not in STRUCTURED_FORMS:
             raise ValueError(
                 f"structured must be one of {STRUCTURED_FORMS}, got {self.structured!r}")
+        if self.parse_retry not in PARSE_RETRIES:
+            raise ValueError(
+                f"parse_retry must be one of {PARSE_RETRIES}, got {self.parse_retry!r}")
         # A private plain-dict copy: picklable and safe from the caller's later edits.
         object.__setattr__(self, "labels", {str(k): str(v) for k, v in dict(self.labels).items()})
 

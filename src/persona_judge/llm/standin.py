@@ -47,7 +47,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -218,7 +218,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes ------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        if self.path.rstrip("/") == "/v1/models":
+        files = self.server.owner.files
+        if self.path in files:
+            self._send_bytes(200, files[self.path])
+        elif self.path.rstrip("/") == "/v1/models":
             models = self.server.owner.model_ids or ("stand-in",)
             self._send_json(
                 200,
@@ -377,8 +380,10 @@ class StandInServer:
         accept_formats: Iterable[str] = ("json_schema", "json_object"),
         refuse_status: int = 400,
         always: Fault | str | None = None,
+        files: Mapping[str, bytes] | None = None,
     ) -> None:
         self.responder: Responder = responder or scripted_responder
+        self.files: dict[str, bytes] = dict(files or {})  # extra GET routes: path -> body
         self.require_key = require_key
         self.accept_formats = tuple(accept_formats)
         self.refuse_status = refuse_status

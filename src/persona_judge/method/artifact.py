@@ -24,7 +24,7 @@ from persona_judge.data.records import Preference, Turn
 from persona_judge.errors import PersonaJudgeError
 from persona_judge.llm import ChatRequest
 from persona_judge.method.bootstrap import Trace
-from persona_judge.method.judge import Demo, Order, judge_messages, judge_request
+from persona_judge.method.judge import Demo, JudgeStyle, Order, judge_messages, judge_request
 from persona_judge.method.selection import CandidateScore, Fallback, Spend
 from persona_judge.method.templates import GENERATION_SYSTEM, load_template
 
@@ -61,6 +61,10 @@ class SynthesizeMeArtifact:
     spend: dict[str, Spend] = field(default_factory=dict)
     label: str = ""
     demo_traces: list[Trace] = field(default_factory=list)  # step 3, reasoned with the persona
+    # The demos-only search (demos chosen without a persona; empty when not run).
+    demos_only_candidates: list[CandidateScore] = field(default_factory=list)
+    demos_only_winner: int = 0
+    demos_only_set: list[Demo] = field(default_factory=list)
 
     # -- what was learnt ---------------------------------------------------------
     @property
@@ -141,7 +145,32 @@ class SynthesizeMeArtifact:
                              f"got {tuple(components)!r}")
         return replace(self, components=tuple(components))
 
+    @property
+    def has_demos_only_search(self) -> bool:
+        return bool(self.demos_only_candidates)
+
+    def demos_only(self) -> SynthesizeMeArtifact:
+        """The "demos only" method as its own search chose it: no persona, the demos of the
+        demos-only search, judged by the step-1 judge (which shows demos without a persona).
+        No calls. Raises ValueError if the fit did not run that search."""
+        if not self.has_demos_only_search:
+            raise ValueError(f"user {self.user_id}: this fit did not run the demos-only search "
+                             "(demos_only_search=False)")
+        from persona_judge.method.bootstrap import with_demos_template
+
+        trace = self.templates["judge_trace"]
+        templates = {**self.templates, "judge_default": trace,
+                     "judge_personalized": with_demos_template(
+                         trace, self.templates["judge_personalized"])}
+        return replace(self, persona=None, demo_set=list(self.demos_only_set),
+                       components=("demos",), templates=templates)
+
     # -- rendering ---------------------------------------------------------------
+    @property
+    def style(self) -> JudgeStyle:
+        """The judge layout this fit was made with (recorded in its settings)."""
+        return JudgeStyle.from_settings(self.settings)
+
     def _profile(self) -> tuple[str | None, tuple[Demo, ...]]:
         persona = self.persona if "persona" in self.components else None
         demos = tuple(self.demo_set) if "demos" in self.components else ()
@@ -154,7 +183,7 @@ class SynthesizeMeArtifact:
         messages, _ = judge_messages(
             context, response_a, response_b, persona=persona, demos=demos,
             default_template=self.templates["judge_default"],
-            personalized_template=self.templates["judge_personalized"])
+            personalized_template=self.templates["judge_personalized"], style=self.style)
         return messages
 
     def judge_request(self, preference: Preference, order: Order, step: str = "test"
@@ -163,7 +192,8 @@ class SynthesizeMeArtifact:
         persona, demos = self._profile()
         return judge_request(preference, order, persona=persona, demos=demos, step=step,
                              default_template=self.templates["judge_default"],
-                             personalized_template=self.templates["judge_personalized"])
+                             personalized_template=self.templates["judge_personalized"],
+                             style=self.style)
 
     def judge_prompt_text(self) -> str:
         """The judge prompt as readable text, with placeholders where a new pair goes."""
@@ -212,6 +242,9 @@ class SynthesizeMeArtifact:
             "bootstrap_candidates": [c.to_dict() for c in self.bootstrap_candidates],
             "demo_winner": self.demo_winner,
             "demo_candidates": [c.to_dict() for c in self.demo_candidates],
+            "demos_only_winner": self.demos_only_winner,
+            "demos_only_candidates": [c.to_dict() for c in self.demos_only_candidates],
+            "demos_only_set": [d.to_dict() for d in self.demos_only_set],
         }
 
     @classmethod
@@ -237,6 +270,10 @@ class SynthesizeMeArtifact:
             spend={k: Spend.from_dict(v) for k, v in data.get("spend", {}).items()},
             label=str(data.get("label", "")),
             demo_traces=[Trace.from_dict(t) for t in data.get("demo_traces", [])],
+            demos_only_candidates=[CandidateScore.from_dict(c)
+                                   for c in data.get("demos_only_candidates", [])],
+            demos_only_winner=int(data.get("demos_only_winner", 0)),
+            demos_only_set=[Demo.from_dict(d) for d in data.get("demos_only_set", [])],
         )
 
     def save(self, path: str | Path) -> Path:

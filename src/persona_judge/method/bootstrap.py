@@ -52,7 +52,9 @@ import numpy as np
 
 from persona_judge.data.records import Preference
 from persona_judge.method.judge import (
+    OURS,
     Demo,
+    JudgeStyle,
     Letter,
     Order,
     correct_letter,
@@ -136,15 +138,35 @@ class FitContext:
     max_labeled: int = 4
     stop_at_accuracy: float = 1.0
     batch_size: int | None = None
+    style: JudgeStyle = OURS
+    validation_orders: str = "one"
 
     @property
     def prefs(self) -> dict[str, Preference]:
         return {p.pair_id: p for p in (*self.train, *self.val)}
 
+    def val_judgments(self) -> list[tuple[Preference, Order, str]]:
+        """(validation pair, order shown, key) of every judgment a candidate is scored on:
+        each pair in its display order, and with ``validation_orders="both"`` also in the
+        other order (key ``"<pair id> (other order)"``), as the public code's experiment
+        loader does."""
+        out = []
+        for p in self.val:
+            order = self.orders[p.pair_id]
+            out.append((p, order, p.pair_id))
+            if self.validation_orders == "both":
+                other: Order = "rejected_first" if order == "chosen_first" else "chosen_first"
+                out.append((p, other, f"{p.pair_id} (other order)"))
+        return out
+
+    @property
+    def n_val_judgments(self) -> int:
+        return len(self.val) * (2 if self.validation_orders == "both" else 1)
+
     @property
     def stop_at(self) -> int:
         """Correct validation judgments that end a search (at least 1)."""
-        return max(1, math.ceil(self.stop_at_accuracy * len(self.val) - 1e-9))
+        return max(1, math.ceil(self.stop_at_accuracy * self.n_val_judgments - 1e-9))
 
     def context_for(self, pair_id: str) -> tuple[str, ...]:
         """The labelled training pairs shown beside the trace of ``pair_id`` (see module doc)."""
@@ -187,7 +209,8 @@ def generate_traces(ctx: FitContext, client: Any, *, persona: str | None = None,
         contexts.append(context)
         requests.append(judge_request(
             pref, ctx.orders[pref.pair_id], persona=persona, demos=ctx.labelled_demos(context),
-            step=step, default_template=template, personalized_template=personalized_template))
+            step=step, default_template=template, personalized_template=personalized_template,
+            style=ctx.style))
     judgments = client.judge_many(requests, desc=step) if requests else []
     spend = Spend()
     spend.add_judgments(judgments)
@@ -276,22 +299,23 @@ def score_candidates(ctx: FitContext, client: Any, spend: Spend, traces: Mapping
     Judgments that end with no choice count as wrong; ``(pair id, outcome)`` of each is
     appended to ``no_choice`` so the fit can record them as fallbacks.
     """
-    requests = [judge_request(p, ctx.orders[p.pair_id], persona=persona,
-                              demos=ctx.demos(cand, traces), step=step,
-                              default_template=default_template,
-                              personalized_template=personalized_template)
-                for cand in candidates for p in ctx.val]
+    val = ctx.val_judgments()
+    requests = [judge_request(p, order, persona=persona, demos=ctx.demos(cand, traces),
+                              step=step, default_template=default_template,
+                              personalized_template=personalized_template, style=ctx.style)
+                for cand in candidates for p, order, _ in val]
     judgments = client.judge_many(requests, desc=step) if requests else []
     spend.add_judgments(judgments)
-    n = len(ctx.val)
+    n = len(val)
     out = []
     for c in range(len(candidates)):
         chunk = judgments[c * n:(c + 1) * n]
-        out.append({p.pair_id: j.choice == correct_letter(ctx.orders[p.pair_id])
-                    for p, j in zip(ctx.val, chunk, strict=True)})
+        out.append({key: j.choice == correct_letter(order)
+                    for (_, order, key), j in zip(val, chunk, strict=True)})
         if no_choice is not None:
             no_choice.extend((p.pair_id, judgment_outcome(j))
-                             for p, j in zip(ctx.val, chunk, strict=True) if j.choice is None)
+                             for (p, _, _), j in zip(val, chunk, strict=True)
+                             if j.choice is None)
     return out
 
 
@@ -330,9 +354,15 @@ def with_demos_template(template: str, personalized: str) -> str:
 
 def bootstrap_reasoning(ctx: FitContext, client: Any, *, algorithm: str = "faithful",
                         n_candidates: int = 10, subset_size: int | None = None,
-                        include_full_set: bool = True, fallback_kind: str = "full set"
+                        include_full_set: bool = True, fallback_kind: str = "full set",
+                        head: Sequence[Candidate] = (), step: str = "bootstrap"
                         ) -> BootstrapResult:
-    """Step 1 for one user: traces once per training pair, then the candidate search."""
+    """Step 1 for one user: traces once per training pair, then the candidate search.
+
+    ``head`` puts candidates before the others (the demos-only search's "no demos"; the
+    random sets are drawn as step 1 draws them, so equal candidates give equal requests).
+    ``step`` names the requests and fallbacks (``"bootstrap"``, ``"demos-only"``).
+    """
     templates = {"judge_trace": JUDGE_SPECULATIVE, "judge_default": JUDGE_DEFAULT,
                  "judge_personalized": JUDGE_PERSONALIZED, **ctx.templates}
     # The step-1 judge with demos: the trace template itself when it has a demo section
@@ -340,27 +370,31 @@ def bootstrap_reasoning(ctx: FitContext, client: Any, *, algorithm: str = "faith
     with_demos = with_demos_template(templates["judge_trace"], templates["judge_personalized"])
     traces, spend_traces = generate_traces(
         ctx, client, template=templates["judge_trace"], personalized_template=with_demos,
-        step="bootstrap trace")
+        step="bootstrap trace")  # the same label in the demos-only search: same requests
     by_pair = {t.pair_id: t for t in traces}
     if algorithm == "faithful":
-        candidates = faithful_candidates(ctx, traces, n_candidates, search="bootstrap")
+        candidates = faithful_candidates(ctx, traces, n_candidates, search="bootstrap",
+                                         head=head)
     else:
-        candidates = lite_candidates(ctx, traces, n_candidates, subset_size=subset_size,
-                                     include_full_set=include_full_set,
-                                     salt="bootstrap subsets", labelled_unverified=False)
+        candidates = [*head, *lite_candidates(ctx, traces, n_candidates,
+                                              subset_size=subset_size,
+                                              include_full_set=include_full_set,
+                                              salt="bootstrap subsets",
+                                              labelled_unverified=False)]
     spend_search = Spend()
     no_choice: list[tuple[str, str]] = []
 
     def score_many(cands: Sequence[Candidate]) -> list[dict[str, bool]]:
         return score_candidates(ctx, client, spend_search, by_pair, cands, persona=None,
-                                step="bootstrap candidate",
+                                step=f"{step} candidate",
                                 default_template=templates["judge_trace"],
                                 personalized_template=with_demos, no_choice=no_choice)
 
     fallback_index = next((i for i, c in enumerate(candidates) if c.kind == fallback_kind), 0)
-    winner, scores = search_candidates(candidates, score_many, len(ctx.val),
+    winner, scores = search_candidates(candidates, score_many, ctx.n_val_judgments,
                                        stop_at=ctx.stop_at, batch_size=ctx.batch_size,
                                        fallback_index=fallback_index)
-    fallbacks = (judge_fallbacks(traces, "bootstrap traces")
-                 + search_fallbacks(no_choice, "bootstrap search"))
+    fallbacks = search_fallbacks(no_choice, f"{step} search")
+    if not head:  # the demos-only search reuses step 1's traces: their fallbacks are there
+        fallbacks = judge_fallbacks(traces, "bootstrap traces") + fallbacks
     return BootstrapResult(traces, scores, winner, spend_traces, spend_search, fallbacks)

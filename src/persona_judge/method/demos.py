@@ -101,7 +101,8 @@ def select_demo_set(ctx: FitContext, step1_traces: Sequence[Trace], client: Any,
                                 no_choice=no_choice)
 
     fallback_index = next((i for i, c in enumerate(candidates) if c.kind == fallback_kind), 0)
-    winner, scores = search_candidates(candidates, score_many, len(ctx.val), stop_at=ctx.stop_at,
+    winner, scores = search_candidates(candidates, score_many, ctx.n_val_judgments,
+                                       stop_at=ctx.stop_at,
                                        batch_size=ctx.batch_size, fallback_index=fallback_index)
     fallbacks += search_fallbacks(no_choice, "demo search")
     demo_set = list(ctx.demos(scores[winner].candidate, by_pair)) if scores else []

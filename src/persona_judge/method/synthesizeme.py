@@ -23,19 +23,34 @@ stop_at_accuracy   0.8 (public code: stop at 80%)               1.0 (stop at a p
 display_order      ``"flip"`` column, hash if absent            ``"hash"``
 =================  ==========================================  ==============================
 
+**Two variants of the judge and Θ** (``SynthesizeMeConfig.variant``; again each its own
+field, and chapter 02's table names them): ``"public"`` (the faithful default) is the public
+code's configuration: the released persona program (instruction + 6 worked demonstrations,
+reasoning first; ``theta_program`` picks the file), judges that speculate and answer
+"Preference: First|Second" in free text (the default judge too), the persona in the system
+message, demos as conversation turns, an 8192-token cap, parse retries at temperature 0 then a
+tie. ``"ours"`` (lite's default): our Θ, JSON A/B verdicts (JSON-schema decoding where the
+endpoint accepts it), a non-speculative default judge, persona and demos inline in the user
+message, 1024 / 700-token caps, resampling at 0.7. ``validation_orders="both"`` scores every
+validation pair in both orders; ``demos_only_search`` (faithful: on) runs step 1's search
+again with a "no demos" candidate first, the "demos only" method searched without a persona
+(:meth:`SynthesizeMeArtifact.demos_only`); its requests repeat step 1's (cache hits) except
+the "no demos" candidate's.
+
 Both score candidates concurrently (``search_batch_size=None``: a whole search
 in one round of latency; ``1`` restores the one-at-a-time search). A
-faithful fit is then 5 rounds of latency (6 if the persona is retried):
-traces, step-1 search, persona, step-3 traces, step-3 search.
+faithful fit is then 5 rounds of latency (6 if the persona is retried, +2 for the
+demos-only search): traces, step-1 search, persona, step-3 traces, step-3 search.
 
 **Call budget** (method requests; each costs one endpoint call on a cold cache,
 plus parse resamples and HTTP retries, which the artifact's ``samples`` and the
 client's ``RunStats`` count): traces ``n_train``; step-1 search at most
 ``n_val × (n + 2)``; persona 1 (2 if retried); step-3 traces ``n_train``; step-3
-search at most ``n_val × (m + 3)``. For a typical real user (7 train, 3 val;
+search at most ``n_val × (m + 3)``; demos-only search ``n_val`` new calls (``n_val`` counts
+both orders under ``validation_orders="both"``). For a typical real user (7 train, 3 val;
 chapter 01 gives the sizes) at n = m = 10: 7 + 36 + 2 + 7 + 39 = **91** requests at
-most; duplicate candidates and a batch-size-1 early stop make it fewer. The lite
-variant: 7 + 30 + 2 + 30 = 69.
+most, +3 for the demos-only search; duplicate candidates and a batch-size-1 early stop make
+it fewer. The lite variant: 7 + 30 + 2 + 30 = 69.
 
 **Small users** (documented fallbacks, recorded in the artifact with a code):
 no validation pair → both searches take their *full set* candidate unscored (no
@@ -72,28 +87,58 @@ from persona_judge.method.bootstrap import (
     pair_orders,
 )
 from persona_judge.method.demos import select_demo_set
-from persona_judge.method.judge import ORDER_SOURCES, Order, derive_seed
-from persona_judge.method.persona import synthesize_persona
-from persona_judge.method.selection import CandidateScore, Fallback
+from persona_judge.method.judge import (
+    DEMO_PLACEMENTS,
+    JUDGE_MAX_TOKENS,
+    ORDER_SOURCES,
+    PLACEMENTS,
+    JudgeStyle,
+    Order,
+    derive_seed,
+)
+from persona_judge.method.persona import PERSONA_MAX_TOKENS, synthesize_persona
+from persona_judge.method.selection import Candidate, CandidateScore, Fallback
 from persona_judge.method.templates import (
     GENERATION_SYSTEM,
     JUDGE_DEFAULT,
+    JUDGE_DEFAULT_FS,
     JUDGE_PERSONALIZED,
+    JUDGE_PERSONALIZED_FS,
     JUDGE_SPECULATIVE,
+    JUDGE_SPECULATIVE_FS,
     PERSONA_SYNTHESIS,
     load_template,
 )
-from persona_judge.method.theta import resolve_instruction
+from persona_judge.method.theta import PUBLIC_THETA, THETA_PROGRAMS, resolve_instruction
 
 ALGORITHMS = ("faithful", "lite")
+VARIANTS = ("public", "ours")
+ANSWER_FORMATS = ("first_second", "json")
+VALIDATION_ORDERS = ("one", "both")
+PARSE_RETRY_RULES = ("same_temperature", "client")
+#: The answer cap of the public code (its LM is built with max_tokens=8192).
+PUBLIC_MAX_TOKENS = 8192
 
 # What each algorithm sets for the fields left at None (see the module doc's table).
 PRESETS: dict[str, dict[str, Any]] = {
-    "faithful": {"trace_context": "labelled", "judge_trace": JUDGE_SPECULATIVE,
-                 "max_labeled_demos": 4, "stop_at_accuracy": 0.8, "display_order": "flip"},
-    "lite": {"trace_context": "none", "judge_trace": JUDGE_DEFAULT, "max_labeled_demos": 0,
-             "stop_at_accuracy": 1.0, "display_order": "hash"},
+    "faithful": {"trace_context": "labelled", "max_labeled_demos": 4, "stop_at_accuracy": 0.8,
+                 "display_order": "flip", "variant": "public", "demos_only_search": True},
+    "lite": {"trace_context": "none", "max_labeled_demos": 0, "stop_at_accuracy": 1.0,
+             "display_order": "hash", "variant": "ours", "demos_only_search": False},
 }
+# What each variant sets for the judge and Θ fields left at None.
+VARIANT_PRESETS: dict[str, dict[str, Any]] = {
+    "public": {"persona_instruction": PUBLIC_THETA, "answer_format": "first_second",
+               "speculative_default_judge": True, "persona_placement": "system",
+               "demo_placement": "turns", "max_tokens": PUBLIC_MAX_TOKENS,
+               "parse_retry": "same_temperature"},
+    "ours": {"persona_instruction": PERSONA_SYNTHESIS, "answer_format": "json",
+             "speculative_default_judge": False, "persona_placement": "user",
+             "demo_placement": "inline", "max_tokens": None, "parse_retry": "client"},
+}
+# Judge templates per answer format: (speculative, non-speculative, personalized).
+_JUDGES = {"first_second": (JUDGE_SPECULATIVE_FS, JUDGE_DEFAULT_FS, JUDGE_PERSONALIZED_FS),
+           "json": (JUDGE_SPECULATIVE, JUDGE_DEFAULT, JUDGE_PERSONALIZED)}
 
 
 class NotEnoughPreferencesError(PersonaJudgeError, ValueError):
@@ -122,11 +167,23 @@ class SynthesizeMeConfig:
     subset_size: int | None = None    # lite step 1: subset size; None = ceil(n_train / 2)
     demo_set_size: int | None = None  # lite step 3: demos per candidate; None = ceil(n_train/2)
     include_full_set: bool = True     # lite step 1: candidate 0 = all training pairs
-    persona_instruction: str = PERSONA_SYNTHESIS  # Θ: template id, .txt path, or "public"
+    # The judge and Θ: "public" (the public code's configuration) or "ours"; each field
+    # below left at None takes the variant's value (chapter 02's table lists them).
+    variant: str | None = None
+    persona_instruction: str | None = None  # Θ: "public", a template id or a .txt path
+    theta_program: str = "llama70b"   # released program: llama70b|llama8b|llama3b|per-model
+    answer_format: str | None = None  # "first_second" (free text) | "json" (A/B, JSON schema)
+    speculative_default_judge: bool | None = None  # the default judge speculates first
+    persona_placement: str | None = None  # "system" (public code) | "user" (ours)
+    demo_placement: str | None = None  # "turns" (public code) | "inline" (ours)
+    max_tokens: int | None = None     # answer cap; None = ours (1024 verdict, 700 persona)
+    parse_retry: str | None = None    # "same_temperature" (then a tie) | "client" (0.7)
+    validation_orders: str = "one"    # "one" (the fit class) | "both" (experiment loader)
+    demos_only_search: bool | None = None  # also search demos without a persona
     components: tuple[str, ...] = COMPONENTS
     seed: int = 0
-    judge_default: str = JUDGE_DEFAULT
-    judge_personalized: str = JUDGE_PERSONALIZED
+    judge_default: str | None = None  # the default (non-personalized) judge's template
+    judge_personalized: str | None = None
     generation: str = GENERATION_SYSTEM
 
     def __post_init__(self) -> None:
@@ -135,6 +192,31 @@ class SynthesizeMeConfig:
         for name, value in PRESETS[self.algorithm].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.variant not in VARIANTS:
+            raise SettingsError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        for name, value in VARIANT_PRESETS[str(self.variant)].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.answer_format not in ANSWER_FORMATS:
+            raise SettingsError(f"answer_format must be one of {ANSWER_FORMATS}, "
+                                f"got {self.answer_format!r}")
+        speculative, plain, personalized = _JUDGES[str(self.answer_format)]
+        templates = {"judge_trace": speculative if self.algorithm == "faithful" else plain,
+                     "judge_default": speculative if self.speculative_default_judge else plain,
+                     "judge_personalized": personalized}
+        for name, value in templates.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name, allowed in (("persona_placement", PLACEMENTS),
+                              ("demo_placement", DEMO_PLACEMENTS),
+                              ("parse_retry", PARSE_RETRY_RULES),
+                              ("validation_orders", VALIDATION_ORDERS),
+                              ("theta_program", THETA_PROGRAMS)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, "
+                                    f"got {getattr(self, name)!r}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise SettingsError(f"max_tokens must be at least 1 (or null), got {self.max_tokens}")
         object.__setattr__(self, "components", tuple(self.components))
         unknown = set(self.components) - set(COMPONENTS)
         if unknown or not self.components:
@@ -154,6 +236,18 @@ class SynthesizeMeConfig:
         if self.search_batch_size is not None and self.search_batch_size < 1:
             raise SettingsError("search_batch_size must be at least 1, or None for all at once")
 
+    def judge_style(self) -> JudgeStyle:
+        """How this configuration's judge requests are laid out and answered."""
+        return JudgeStyle(persona_placement=str(self.persona_placement),
+                          demo_placement=str(self.demo_placement),
+                          max_tokens=self.max_tokens or JUDGE_MAX_TOKENS,
+                          free_text=self.answer_format == "first_second",
+                          parse_retry=str(self.parse_retry))
+
+    @property
+    def persona_max_tokens(self) -> int:
+        return self.max_tokens or PERSONA_MAX_TOKENS
+
     def settings(self) -> dict[str, Any]:
         """Every setting as plain JSON values (what the artifact and run folders record)."""
         out = asdict(self)
@@ -161,27 +255,30 @@ class SynthesizeMeConfig:
         return out
 
 
-def _templates(config: SynthesizeMeConfig) -> dict[str, str]:
+def _templates(config: SynthesizeMeConfig, model: str = "") -> dict[str, str]:
+    theta = resolve_instruction(str(config.persona_instruction), config.theta_program, model)
     return {
         "judge_trace": load_template(str(config.judge_trace)).id,
-        "judge_default": load_template(config.judge_default).id,
-        "judge_personalized": load_template(config.judge_personalized).id,
-        "persona_synthesis": load_template(resolve_instruction(config.persona_instruction)).id,
+        "judge_default": load_template(str(config.judge_default)).id,
+        "judge_personalized": load_template(str(config.judge_personalized)).id,
+        "persona_synthesis": load_template(theta).id,
         "generation": load_template(config.generation).id,
     }
 
 
-def fit_context(user_split: UserSplit, config: SynthesizeMeConfig) -> FitContext:
+def fit_context(user_split: UserSplit, config: SynthesizeMeConfig,
+                model: str = "") -> FitContext:
     """The per-user state both searches share (orders, seed, settings)."""
     seed = derive_seed(config.seed, user_split.user_id)
     train, val = tuple(user_split.train), tuple(user_split.val)
     return FitContext(
         train=train, val=val, orders=pair_orders((*train, *val), seed,
                                                  str(config.display_order)),
-        seed=seed, templates=_templates(config), trace_context=str(config.trace_context),
+        seed=seed, templates=_templates(config, model), trace_context=str(config.trace_context),
         context_size=config.context_size, max_labeled=int(config.max_labeled_demos or 0),
         stop_at_accuracy=float(config.stop_at_accuracy or 1.0),
-        batch_size=config.search_batch_size)
+        batch_size=config.search_batch_size, style=config.judge_style(),
+        validation_orders=config.validation_orders)
 
 
 def bootstrap_step(user_split: UserSplit, client: Any,
@@ -189,10 +286,14 @@ def bootstrap_step(user_split: UserSplit, client: Any,
     """Step 1 alone, exactly as :func:`fit_user` runs it (same seeds, so the same requests)."""
     config = config or SynthesizeMeConfig()
     _require_train(user_split)
-    return bootstrap_reasoning(fit_context(user_split, config), client,
+    return bootstrap_reasoning(fit_context(user_split, config, _model(client)), client,
                                algorithm=config.algorithm, n_candidates=config.n_candidates,
                                subset_size=config.subset_size,
                                include_full_set=config.include_full_set)
+
+
+def _model(client: Any) -> str:
+    return str(getattr(client, "model", ""))
 
 
 def _require_train(user_split: UserSplit) -> None:
@@ -229,7 +330,7 @@ def fit_user(user_split: UserSplit, client: Any,
     """Fit SynthesizeMe on one user's train + validation preferences (never test)."""
     config = config or SynthesizeMeConfig()
     _require_train(user_split)
-    ctx = fit_context(user_split, config)
+    ctx = fit_context(user_split, config, _model(client))
     fallbacks = split_fallbacks(ctx, str(config.display_order))
     step1 = bootstrap_reasoning(ctx, client, algorithm=config.algorithm,
                                 n_candidates=config.n_candidates, subset_size=config.subset_size,
@@ -241,8 +342,10 @@ def fit_user(user_split: UserSplit, client: Any,
     spend = {"bootstrap traces": step1.spend_traces, "bootstrap search": step1.spend_search}
 
     winner = step1.candidates[step1.winner] if step1.candidates else None
-    result = synthesize_persona(list(ctx.train), step1.traces, winner, client,
-                                resolve_instruction(config.persona_instruction))
+    theta = resolve_instruction(str(config.persona_instruction), config.theta_program,
+                                _model(client))
+    result = synthesize_persona(list(ctx.train), step1.traces, winner, client, theta,
+                                max_tokens=config.persona_max_tokens)
     persona, persona_pairs = result.persona, result.source_pairs
     fallbacks += result.fallbacks
     spend["persona"] = result.spend
@@ -258,6 +361,21 @@ def fit_user(user_split: UserSplit, client: Any,
         demo_candidates, demo_winner, demo_set = step3.candidates, step3.winner, step3.demo_set
         fallbacks += step3.fallbacks
         spend["demo traces"], spend["demo search"] = step3.spend_traces, step3.spend
+    only_candidates: list[CandidateScore] = []
+    only_winner, only_set = 0, []
+    if "demos" in config.components and config.demos_only_search:
+        # Demos searched without a persona: step 1's search again (the same traces and
+        # candidates, so the same requests: cache hits) with a "no demos" candidate first.
+        only = bootstrap_reasoning(ctx, client, algorithm=config.algorithm,
+                                   n_candidates=config.n_candidates,
+                                   subset_size=config.subset_size,
+                                   include_full_set=config.include_full_set,
+                                   head=(Candidate("no demos"),), step="demos-only")
+        only_candidates, only_winner = only.candidates, only.winner
+        only_set = list(ctx.demos(only.candidates[only.winner].candidate,
+                                  {t.pair_id: t for t in only.traces})) \
+            if only.candidates else []
+        spend["demos-only search"] = only.spend_traces + only.spend_search
     settings = config.settings()
     settings["user_seed"] = ctx.seed
     settings["n_train"], settings["n_val"] = len(ctx.train), len(ctx.val)
@@ -269,7 +387,9 @@ def fit_user(user_split: UserSplit, client: Any,
         traces=step1.traces, bootstrap_candidates=step1.candidates,
         bootstrap_winner=step1.winner, persona=persona, persona_source_pairs=persona_pairs,
         demo_candidates=demo_candidates, demo_winner=demo_winner, demo_set=demo_set,
-        fallbacks=fallbacks, spend=spend, demo_traces=demo_traces)
+        fallbacks=fallbacks, spend=spend, demo_traces=demo_traces,
+        demos_only_candidates=only_candidates, demos_only_winner=only_winner,
+        demos_only_set=only_set)
     why = artifact.learned_nothing
     if why is not None:  # recorded where every reader of the fit looks
         artifact.fallbacks.append(Fallback("learned nothing", "fit", why))

@@ -35,10 +35,14 @@ class TemplateNotFoundError(TemplateError, FileNotFoundError):
 
 _SECTION = re.compile(r"^=== ([a-z_]+) ===[ \t]*$", re.MULTILINE)
 
-# The templates the method uses by default (roles -> template id).
+# The templates the method uses (roles -> template id). JSON A/B answers ("ours"):
 JUDGE_DEFAULT = "judge_default@v1"
 JUDGE_PERSONALIZED = "judge_personalized@v1"
 JUDGE_SPECULATIVE = "judge_speculative@v1"  # step-1 traces: asked to speculate about the user
+# Reasoning, then "Preference: First|Second" in free text (the public code's answer shape):
+JUDGE_DEFAULT_FS = "judge_default_first_second@v1"
+JUDGE_SPECULATIVE_FS = "judge_speculative_first_second@v1"
+JUDGE_PERSONALIZED_FS = "judge_personalized_first_second@v1"
 PERSONA_SYNTHESIS = "persona_synthesis@v1"
 GENERATION_SYSTEM = "generation_system@v1"
 
@@ -69,6 +73,10 @@ class PromptTemplate:
             f"it has: {have}. Add the section to the template file."
         )
 
+    def sections_named(self, key: str) -> list[str]:
+        """Every section called ``key``, in file order (e.g. a Θ's worked demonstrations)."""
+        return [text for name, text in self.sections if name == key]
+
     def has_section(self, key: str) -> bool:
         return any(name == key for name, _ in self.sections)
 
@@ -77,9 +85,11 @@ class PromptTemplate:
         try:
             return Template(self.section(key)).substitute(values)
         except KeyError as exc:
+            have = ", ".join(f"${v}" for v in sorted(values)) or "none"
             raise KeyError(
-                f"Prompt template {self.id}, section '{key}', needs a value for "
-                f"${exc.args[0]}; pass it when rendering."
+                f"Prompt template {self.id} ({self.source}), section '=== {key} ===', uses "
+                f"${exc.args[0]}, which is not filled in there (available: {have}); remove "
+                "it, or write $$ for a literal dollar sign."
             ) from None
         except ValueError as exc:
             raise TemplateError(

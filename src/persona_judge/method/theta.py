@@ -1,21 +1,35 @@
-"""The persona instruction Θ released with the paper's public code, fetched at run time.
+"""The persona-synthesis program Θ released with the paper's public code, fetched at run time.
 
-The paper optimised its persona-synthesis instruction Θ once with DSPy MIPROv2;
-the public code (SALT-NLP/SynthesizeMe) ships the result as a saved DSPy program,
-``synthesizeme/prompts/llama70b.json``. This study never stores that text: with
-``persona_instruction="public"`` the file is downloaded from the pinned URL below
-(a fixed commit, so the text cannot change under a run), once, into
+The paper optimised its persona-synthesis prompt once with DSPy MIPROv2; the public
+code (SALT-NLP/SynthesizeMe) ships the result as saved DSPy programs, one per model
+size: ``synthesizeme/prompts/llama70b.json``, ``llama8b.json`` and ``llama3b.json``.
+Each holds an optimised **instruction**, **6 worked demonstrations** (a full
+judgement history, the reasoning about it and the persona written from it; about
+21.7k prompt tokens in all for the 70B program) and the program's shape: reason
+first, then write the persona. The package loads the 70B program for every model.
+
+This study never stores that text. With ``persona_instruction="public"`` the program
+named by ``theta_program`` is downloaded from the pinned URL below (a fixed commit,
+so the text cannot change under a run), once, into
 ``<data folder>/reference/synthesizeme-theta/<commit>/``, and read from there
-afterwards. The instruction is taken from the program's ``synthesize`` predictor
-(``signature.instructions``); the saved program's few-shot demos, if any, are not
-used. It is wrapped in our own input/output framing (the same examples as our
-Θ, and a request for the persona paragraph only), written as a template file
-next to the download, whose id ``persona_synthesis_public@<commit>`` enters the
-cache key and the artifact.
+afterwards. :func:`public_theta_template` turns it into a Θ file in the study's
+own format (see :mod:`persona_judge.method.persona` and the README): the released
+instruction as ``system``, each worked demonstration as a ``shot_input`` /
+``shot_output`` pair (sent as a user turn and an assistant turn, reasoning before
+persona), and our own framing around the user's history, which asks for the
+reasoning, then the persona. That file sits next to the download; its id
+``persona_synthesis_public@<commit>-<program>-<digest>`` enters the cache key and
+the artifact.
 
-``PERSONA_JUDGE_THETA_URL`` replaces the URL (tests point it at a local server;
-a mirror works too). A failed download, or a file without the instruction, raises
-:class:`ThetaFetchError` naming the URL and what to do.
+``theta_program``: ``"llama70b"`` (the package's default, for every model),
+``"llama8b"``, ``"llama3b"``, or ``"per-model"`` (the program of the judge model's
+size: 3B → ``llama3b``, 8B → ``llama8b``, anything else → ``llama70b``).
+
+``PERSONA_JUDGE_THETA_URL`` replaces the download location (tests point it at a local
+server; a mirror works too): a folder URL the program file names are appended to, or
+the URL of one ``.json`` file, whose folder is then used. A failed download, or a
+file without the program's parts, raises :class:`ThetaFetchError` naming the URL and
+what to do.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,71 +45,146 @@ from typing import Any
 import httpx
 
 from persona_judge import paths
-from persona_judge.errors import PersonaJudgeError
+from persona_judge.errors import PersonaJudgeError, SettingsError
 
 PUBLIC_THETA = "public"
 PUBLIC_REPO = "SALT-NLP/SynthesizeMe"
 PUBLIC_COMMIT = "58ff7443e3947328ec29cf75b85dbb3eefe9f0bd"
+PUBLIC_FOLDER = f"https://raw.githubusercontent.com/{PUBLIC_REPO}/{PUBLIC_COMMIT}/" \
+                "synthesizeme/prompts/"
 PUBLIC_PATH = "synthesizeme/prompts/llama70b.json"
-PUBLIC_URL = f"https://raw.githubusercontent.com/{PUBLIC_REPO}/{PUBLIC_COMMIT}/{PUBLIC_PATH}"
+PUBLIC_URL = PUBLIC_FOLDER + "llama70b.json"
 URL_ENV = "PERSONA_JUDGE_THETA_URL"
 
-# Our framing around the fetched instruction: the examples are rendered exactly as for
-# our own Θ, so the two instructions are compared on the same evidence.
-_WRAPPER = """=== system ===
+#: The released programs, and the choice of one per judge model.
+PROGRAMS = ("llama70b", "llama8b", "llama3b")
+PER_MODEL = "per-model"
+THETA_PROGRAMS = (*PROGRAMS, PER_MODEL)
+DEFAULT_PROGRAM = "llama70b"  # the package loads it for every model
+
+# Our framing around the released instruction and the user's history. The history is
+# rendered with the information, in the order, the released demonstrations show it: the
+# conversation, the first and second reply, the reasoning (where verified), the choice.
+_FRAMING = """=== system ===
 @INSTRUCTION@
+
+Read the past judgements, reason about them, then write the persona. Answer in two parts:
+a line starting "Reasoning:" with your reasoning, then a line starting "Persona:" with the
+synthesized persona.
 === user ===
-Past judgements of one user. For each: the conversation, the reply the user picked,
-the reply they passed over and, where available, reasoning about why (each piece of
-reasoning was checked against the user's real choice).
+Past judgements of one user:
 
 $examples
-Write the synthesized persona of this user as one paragraph, and nothing else.
+Reason about these judgements, then write the synthesized persona of this user.
 === example ===
-### Judgement $index
+--- Judgement $index ---
 Conversation:
 $conversation
 
-Reply they picked (called Reply $chosen_letter in the reasoning):
-$chosen
+First reply:
+$first
 
-Reply they passed over (called Reply $rejected_letter in the reasoning):
-$rejected
+Second reply:
+$second
 
-Why they picked it: $reasoning
+Reasoning: $reasoning
+
+The user preferred: $preferred_ordinal
+"""
+_SHOT = """=== shot_input ===
+Past judgements of one user:
+
+@PAST@
+Reason about these judgements, then write the synthesized persona of this user.
+=== shot_output ===
+Reasoning: @REASONING@
+
+Persona: @PERSONA@
 """
 
 
 class ThetaFetchError(PersonaJudgeError):
-    """The public persona instruction could not be fetched or read."""
+    """The public persona-synthesis program could not be fetched or read."""
 
 
-def theta_url() -> str:
-    return os.environ.get(URL_ENV) or PUBLIC_URL
+def program_for_model(theta_program: str, model: str) -> str:
+    """The released program to use: ``theta_program``, or for ``"per-model"`` the model's size."""
+    if theta_program in PROGRAMS:
+        return theta_program
+    if theta_program != PER_MODEL:
+        raise SettingsError(f"theta_program must be one of {', '.join(THETA_PROGRAMS)}, "
+                            f"got {theta_program!r}")
+    sizes = [int(s) for s in re.findall(r"(?<![\d.])(\d+)\s*b\b", model.lower())]
+    if 3 in sizes:
+        return "llama3b"
+    if 8 in sizes:
+        return "llama8b"
+    return "llama70b"
+
+
+def theta_url(program: str = DEFAULT_PROGRAM) -> str:
+    """Where ``program`` (``llama70b`` ...) is downloaded from."""
+    base = os.environ.get(URL_ENV) or PUBLIC_FOLDER
+    if base.endswith(".json"):
+        base = base.rsplit("/", 1)[0] + "/"
+    return base.rstrip("/") + f"/{program}.json"
 
 
 def theta_dir() -> Path:
-    return paths.data_dir() / "reference" / "synthesizeme-theta" / PUBLIC_COMMIT[:12]
+    """Where downloads are kept: one folder per pinned commit, and one per mirror URL (a
+    copy from elsewhere never takes the place of the pinned download)."""
+    folder = paths.data_dir() / "reference" / "synthesizeme-theta" / PUBLIC_COMMIT[:12]
+    mirror = os.environ.get(URL_ENV)
+    if mirror:
+        folder = folder / f"mirror-{hashlib.sha256(mirror.encode()).hexdigest()[:10]}"
+    return folder
+
+
+def _predictor(program: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for name, entry in program.items():
+        if isinstance(entry, Mapping) and name.split(".")[0] == "synthesize":
+            return entry
+    return None
 
 
 def extract_instruction(program: Mapping[str, Any], source: str) -> str:
     """The persona-synthesis instruction of a saved DSPy program (``synthesize`` predictor)."""
-    for name, entry in program.items():
-        if not (isinstance(entry, Mapping) and name.split(".")[0] == "synthesize"):
-            continue
-        signature = entry.get("signature")
-        text = signature.get("instructions") if isinstance(signature, Mapping) else None
-        if isinstance(text, str) and text.strip():
-            return text.strip()
+    entry = _predictor(program)
+    signature = entry.get("signature") if entry is not None else None
+    text = signature.get("instructions") if isinstance(signature, Mapping) else None
+    if isinstance(text, str) and text.strip():
+        return text.strip()
     raise ThetaFetchError(
         f"{source} has no 'synthesize' predictor with signature instructions; is it the "
         f"SynthesizeMe persona program ({PUBLIC_PATH})? Delete it to fetch it again.")
 
 
-def fetch_public_program(url: str | None = None, *, timeout: float = 30.0) -> Path:
+def extract_demos(program: Mapping[str, Any], source: str) -> list[dict[str, str]]:
+    """The program's worked demonstrations: ``past_judgements``, ``reasoning``,
+    ``synthesized_persona`` each (in the program's order)."""
+    entry = _predictor(program) or {}
+    demos = entry.get("demos", [])
+    if not isinstance(demos, list):
+        raise ThetaFetchError(f"{source}: the 'synthesize' predictor's demos are not a list; "
+                              "delete the file to fetch it again.")
+    out = []
+    for i, demo in enumerate(demos):
+        fields = ("past_judgements", "reasoning", "synthesized_persona")
+        if not isinstance(demo, Mapping) or not all(isinstance(demo.get(f), str) for f in fields):
+            raise ThetaFetchError(
+                f"{source}: worked demonstration {i + 1} lacks one of {', '.join(fields)}; "
+                "delete the file to fetch it again.")
+        out.append({f: str(demo[f]) for f in fields})
+    return out
+
+
+def fetch_public_program(url: str | None = None, *, program: str = DEFAULT_PROGRAM,
+                         timeout: float = 30.0) -> Path:
     """The saved public program on disk, downloading it on first use."""
-    url = url or theta_url()
-    target = theta_dir() / "llama70b.json"
+    if program not in PROGRAMS:
+        raise SettingsError(f"the released programs are {', '.join(PROGRAMS)}, got {program!r}")
+    url = url or theta_url(program)
+    target = theta_dir() / f"{program}.json"
     if target.is_file():
         return target
     try:
@@ -103,7 +193,7 @@ def fetch_public_program(url: str | None = None, *, timeout: float = 30.0) -> Pa
         json.loads(response.text)
     except (httpx.HTTPError, ValueError) as exc:
         raise ThetaFetchError(
-            f"Could not fetch the public persona instruction from {url} ({exc}). It is "
+            f"Could not fetch the public persona program {program} from {url} ({exc}). It is "
             f"downloaded at run time and never stored in this repository; check the network, "
             f"set {URL_ENV} to a reachable copy, or use persona_instruction="
             f"'persona_synthesis@v1' (ours).") from None
@@ -114,26 +204,53 @@ def fetch_public_program(url: str | None = None, *, timeout: float = 30.0) -> Pa
     return target
 
 
-def public_theta_template(url: str | None = None) -> Path:
-    """A template file (our framing + the public instruction) for ``persona_instruction``."""
-    program_path = fetch_public_program(url)
+def _literal(text: str) -> str:
+    # A literal dollar sign in fetched text must not read as a placeholder.
+    return text.replace("$", "$$")
+
+
+def program_template_text(program: Mapping[str, Any], source: str) -> str:
+    """The Θ file (study format) for a saved program: instruction, worked demos, framing."""
+    instruction = extract_instruction(program, source)
+    text = _FRAMING.replace("@INSTRUCTION@", _literal(instruction))
+    for demo in extract_demos(program, source):
+        text += (_SHOT.replace("@PAST@", _literal(demo["past_judgements"].strip()))
+                 .replace("@REASONING@", _literal(demo["reasoning"].strip()))
+                 .replace("@PERSONA@", _literal(demo["synthesized_persona"].strip())))
+    return text
+
+
+def public_theta_template(url: str | None = None, *, program: str = DEFAULT_PROGRAM) -> Path:
+    """A Θ file (our framing + the released program) for ``persona_instruction="public"``."""
+    from persona_judge.method.templates import parse_template
+
+    program_path = fetch_public_program(url, program=program)
     try:
-        program = json.loads(program_path.read_text(encoding="utf-8"))
+        saved = json.loads(program_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ThetaFetchError(f"{program_path} is not valid JSON ({exc}); delete it to fetch "
                               "it again.") from None
-    if not isinstance(program, Mapping):
+    if not isinstance(saved, Mapping):
         raise ThetaFetchError(f"{program_path} is not a saved DSPy program (a JSON object).")
-    instruction = extract_instruction(program, str(program_path))
-    digest = hashlib.sha256(instruction.encode()).hexdigest()[:8]
-    path = theta_dir() / f"persona_synthesis_public@{PUBLIC_COMMIT[:7]}-{digest}.txt"
+    text = program_template_text(saved, str(program_path))
+    n_demos = len(extract_demos(saved, str(program_path)))
+    # Fetched text that happens to look like a section marker would split a section.
+    parsed = parse_template(text, "check@1", str(program_path))
+    if len(parsed.sections) != 3 + 2 * n_demos:
+        raise ThetaFetchError(f"{program_path}: a demonstration contains a line that reads as "
+                              "a '=== section ===' marker; this program cannot be used as is.")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    path = theta_dir() / f"persona_synthesis_public@{PUBLIC_COMMIT[:7]}-{program}-{digest}.txt"
     if not path.is_file():
-        # A literal dollar sign in the instruction must not read as a placeholder.
-        text = _WRAPPER.replace("@INSTRUCTION@", instruction.replace("$", "$$"))
-        path.write_text(text, encoding="utf-8")
+        tmp = path.with_suffix(".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
     return path
 
 
-def resolve_instruction(instruction: str) -> str:
-    """``"public"`` → the fetched template's path; anything else unchanged."""
-    return str(public_theta_template()) if instruction == PUBLIC_THETA else instruction
+def resolve_instruction(instruction: str, theta_program: str = DEFAULT_PROGRAM,
+                        model: str = "") -> str:
+    """``"public"`` → the Θ file of the released program; anything else unchanged."""
+    if instruction != PUBLIC_THETA:
+        return instruction
+    return str(public_theta_template(program=program_for_model(theta_program, model)))

@@ -19,7 +19,10 @@ bad one is a :class:`~persona_judge.errors.SettingsError` naming it.
 from __future__ import annotations
 
 import atexit
+import json
+import os
 import random
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -172,6 +175,28 @@ def sample_users(users: list[UserSplit], max_users: int | None, seed: int) -> li
 
 
 Responder = Callable[[dict[str, Any]], str]
+_SMOKE_THETA: list[Any] = []  # the process's stand-in program server, once started
+
+
+def _serve_smoke_theta() -> None:
+    """Serve a stand-in of the released persona program on 127.0.0.1 for this process, so
+    smoke runs of ``persona_instruction="public"`` never reach the network. Started once
+    and left running (fits of several clients may overlap); a ``PERSONA_JUDGE_THETA_URL``
+    already set (e.g. by the tests) is left alone."""
+    from persona_judge.llm.standin import StandInServer
+    from persona_judge.method import theta
+    from persona_judge.method.smoke import smoke_theta_program
+
+    if _SMOKE_THETA or os.environ.get(theta.URL_ENV):
+        return
+    program = json.dumps(smoke_theta_program()).encode()
+    server = StandInServer(files={f"/smoke-theta/{n}.json": program for n in theta.PROGRAMS})
+    server.start()
+    _SMOKE_THETA.append(server)
+    os.environ[theta.URL_ENV] = f"{server.url}/smoke-theta/"
+    # the download is kept per URL, and the port differs every run: leave nothing behind
+    mirror = theta.theta_dir()
+    atexit.register(shutil.rmtree, mirror, True)
 
 
 @contextmanager
@@ -190,6 +215,7 @@ def smoke_llm(model: str, *, cache_path: str | Path | None = None,
     from persona_judge.llm.standin import StandInServer
     from persona_judge.method.smoke import smoke_responder
 
+    _serve_smoke_theta()
     with ExitStack() as stack:
         server = stack.enter_context(StandInServer(responder=responder or smoke_responder))
         if cache_path is None:
