@@ -143,7 +143,14 @@ class OfficialCodeMethod:
             finally:
                 if quiet.getvalue():
                     log.debug("official code printed: %s", quiet.getvalue())
-        result = _DSPY_THREAD.submit(configured).result()
+        try:
+            result = _DSPY_THREAD.submit(configured).result()
+        except Exception as exc:
+            # The package may turn our client's stop into an error of its own (or a
+            # TypeError in its persona retry loop): the client's reason is the one to show.
+            if lm.stopped is not None:
+                raise lm.stopped from exc
+            raise
         if lm.stopped is not None:
             raise lm.stopped
         return result

@@ -16,8 +16,10 @@ Rules (deterministic, content only, so smoke records are stable):
   favoured, else what a persona in the system message says ("favours the longer" /
   "shorter"), else a hash of the two replies. About one judgement in eleven (by a hash)
   leaves the verdict out, so the official code's retries and its tie path run;
-* a field whose name says persona gets a scripted persona that names a length taste (a
-  hash of the judgements it was given decides which), so the persona judge has a signal;
+* a field whose name says persona gets a scripted persona naming the length taste of the
+  judgements it was given (each a block between rules of ``=``: the two replies in
+  guillemets, then First / Second), or one picked by a hash when they show none, so the
+  persona judge has a signal;
 * any other output field (``reasoning`` included) gets a short labelled sentence.
 """
 
@@ -32,6 +34,9 @@ _HEADER_LINE = re.compile(r"^\[\[ ## (\w+) ## \]\][ \t]*$", re.MULTILINE)
 _OUTPUT_NAMED = re.compile(r"`\[\[ ## (\w+) ## \]\]`")
 _LITERAL = re.compile(r"`(\w+)` \(Literal\[(.*?)\]\)")
 _PERSONA_STYLE = re.compile(r"favours the (longer|shorter)")
+_BLOCK_RULE = re.compile(r"={10,}")
+_QUOTED = re.compile(r"«(.*?)»", re.DOTALL)
+_VERDICT = re.compile(r"\b(First|Second)\b")
 COMPLETED = "completed"
 SMOKE_NOTE = "[Scripted smoke stand-in answering DSPy's format, not a model.]"
 
@@ -104,6 +109,26 @@ def _choose(messages: list[dict[str, Any]], system: str, fields: dict[str, str],
     return options[_digest(first, second) % 2], "no signal, a hash of the two replies"
 
 
+def _persona(judgements: str) -> str:
+    """A scripted persona naming the length taste of the judgements it was given: each
+    judgement is a block between rules of ``=`` holding the two replies in guillemets
+    and, after them, the reply the person preferred (First / Second)."""
+    lengths = []
+    for block in _BLOCK_RULE.split(judgements):
+        quoted = _QUOTED.findall(block)
+        said = _VERDICT.findall(block[block.rfind("»") + 1:]) if len(quoted) >= 2 else []
+        if said:
+            first, second = len(quoted[0]), len(quoted[1])
+            lengths.append((first, second) if said[-1] == "First" else (second, first))
+    style = _style(lengths)
+    if style is None:
+        style = ("longer", "shorter")[_digest(judgements) % 2]
+        return (f"{SMOKE_NOTE} No consistent taste in {len(lengths)} judgements; by a hash: "
+                f"this person favours the {style} reply.")
+    return (f"{SMOKE_NOTE} Across {len(lengths)} judgements this person favours the {style} "
+            "reply.")
+
+
 def dspy_format_answer(request_json: dict[str, Any] | str) -> str | None:
     """An answer in DSPy's chat format to a DSPy-formatted request, else ``None``."""
     body = json.loads(request_json) if isinstance(request_json, str) else request_json
@@ -125,9 +150,7 @@ def dspy_format_answer(request_json: dict[str, Any] | str) -> str | None:
                 continue  # left out on purpose (see the module doc)
             value = choice
         elif "persona" in name:
-            style = ("longer", "shorter")[_digest(*fields.values()) % 2]
-            value = (f"{SMOKE_NOTE} A scripted persona: this person favours the {style} "
-                     "reply.")
+            value = _persona(" ".join(fields.values()))
         else:
             why = next((w for n in outputs if n in literals
                         for _, w in [_choose(messages, system, fields, literals[n])]), "")
