@@ -26,7 +26,8 @@ B8, B70 = "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo", "meta-llama/Llama-3.3-7
 SHARED = {"mode": "smoke", "max_users": None, "smoke_max_users": 4, "seed": 0,
           "n_candidates": 10, "m_candidates": 10, "algorithm": "faithful",
           "trace_context": "labelled", "persona_instruction": "persona_synthesis@v1",
-          "survey_include": ["demographics"], "survey_revision": None, "compare_theta": False}
+          "survey_include": ["demographics"], "survey_revision": None, "compare_theta": False,
+          "reference_arm": False}
 
 
 def _users(dataset: str) -> list[UserSplit]:
