@@ -92,6 +92,14 @@ def test_official_code_fits_each_user_on_their_own_pairs_and_a_rerun_sends_nothi
     method = OfficialCodeMethod(num_workers=2, num_workers_bootstrap=2)
     client = make_client()
     states = fit_users(method, users, client, progress=False)
+    fitting = "\n".join(json.dumps(r.body) for r in server.requests)
+    assert "-test-" not in fitting                      # no test pair reaches a fit
+    assert all(f"{u}-val-" in fitting for u in ("ann", "bob"))  # validation does
+    # the persona request carries the released program: its 6 worked demonstrations as turns
+    persona_requests = [r.body for r in server.requests
+                        if "past_judgements" in r.body["messages"][-1]["content"]]
+    assert len(persona_requests) == 2
+    assert all(len(b["messages"]) == 2 + 2 * 6 for b in persona_requests)
     records = evaluate(method, users, client, states)
     sent = server.requests_seen
     assert sent > 0 and client.stats.calls == sent
