@@ -221,3 +221,16 @@ def test_the_extra_is_installed_here_at_the_pinned_versions():
     from importlib.metadata import version
 
     assert version("synthesizeme") == extra.SYNTHESIZEME_VERSION
+
+
+def test_dspy_is_imported_without_network_or_a_cache_in_home():
+    import os
+    from pathlib import Path
+
+    import dspy.clients as clients
+
+    from persona_judge.reference import lm  # noqa: F401 (imports DSPy through import_dspy)
+
+    assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    assert not Path(clients.DISK_CACHE_DIR).is_relative_to(Path.home() / ".dspy_cache")
+    assert Path(clients.DISK_CACHE_DIR).name == "dspy-unused"
