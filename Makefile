@@ -1,6 +1,7 @@
 # Two commands for a new user (Python 3.11 and PyPI reachable):
 #   make study   -- set up .venv if needed, run the study's notebooks, build the book
 #   make test    -- set up .venv if needed, run the test suite (pytest + nbval)
+# setup installs the test and reference extras (the reference arm: the authors' own code).
 # Both are idempotent: the environment is (re)installed only when pyproject.toml changes.
 
 PYTHON ?= python3.11
@@ -17,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,reference]"
 	@touch $(STAMP)
 
 study: setup

@@ -14,7 +14,8 @@ def _pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = {}
     extras = project["optional-dependencies"]
-    for spec in project["dependencies"] + extras["test"] + extras["browser"]:
+    assert {"test", "browser", "reference"} <= set(extras)
+    for spec in project["dependencies"] + [s for group in extras.values() for s in group]:
         name, sep, version = spec.partition("==")
         assert sep, f"pyproject.toml: {spec!r} is not pinned with =="
         pins[name.lower()] = version

@@ -27,7 +27,8 @@ SHARED = {"mode": "smoke", "max_users": None, "smoke_max_users": 4, "seed": 0,
           "n_candidates": 10, "m_candidates": 10, "algorithm": "faithful",
           "trace_context": "labelled", "persona_instruction": "persona_synthesis@v1",
           "survey_include": ["demographics"], "survey_revision": None, "compare_theta": False,
-          "variant": "public", "theta_program": "llama70b", "compare_variant": False}
+          "variant": "public", "theta_program": "llama70b", "compare_variant": False,
+          "reference_arm": False}
 
 
 def _users(dataset: str) -> list[UserSplit]:

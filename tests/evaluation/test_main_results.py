@@ -105,7 +105,7 @@ def test_the_estimate_counts_a_real_smoke_runs_calls(monkeypatch: pytest.MonkeyP
               "survey_include": ["demographics", "stated_prefs", "self_description"],
               "survey_revision": None,
               "compare_theta": False, "variant": "public", "theta_program": "llama70b",
-              "compare_variant": False, "llm_settings": {"structured_output": "off"}}
+              "compare_variant": False, "reference_arm": False, "llm_settings": {"structured_output": "off"}}
     users = mr.results_users(params)
     with StandInServer(responder=smoke_responder) as server:
         monkeypatch.setenv("LLM_BASE_URL", server.url)
@@ -264,3 +264,72 @@ def test_compare_variant_adds_one_fit_with_the_other_variant(stand_in: StandInSe
         k: v for k, v in other.settings.items() if k in fields and k != "components"}))
     assert name == mr.PUBLIC_VARIANT and back.persona_instruction == "public"
     assert back.judge_personalized == "judge_personalized_first_second@v1"
+
+
+def test_the_reference_arm_adds_the_official_code_row_its_cost_and_its_estimate(
+        stand_in: StandInServer, tmp_path: Path) -> None:
+    users = [_user("u1"), _user("u2", n_train=3, n_val=2, n_test=3)]
+    client = _client(tmp_path)
+    results = mr.run_main_results(users, client, SMALL, baselines=(), reference_arm=True,
+                                  max_workers=1, progress=False)
+    client.close()
+    judgments = results.judgments
+    official = judgments[judgments["method"] == mr.OFFICIAL]
+    ours = judgments[judgments["method"] == mr.FULL]
+    # the same pairs in the same orders as our full method: a paired comparison is possible
+    assert sorted(zip(official["pair_id"], official["order"], strict=True)) == sorted(
+        zip(ours["pair_id"], ours["order"], strict=True))
+    assert len(official) == 2 * sum(len(u.test) for u in users)
+    spend = results.spend.set_index("stage")
+    fit, judge = f"fit {mr.OFFICIAL}", f"evaluate {mr.OFFICIAL}"
+    assert spend.loc[fit, "calls"] > 0 and spend.loc[judge, "calls"] + \
+        spend.loc[judge, "cache_hits"] > 0
+    assert spend.loc[fit, "calls"] <= mr.official_fit_call_bound(users)
+    assert spend.loc["total", "calls"] == spend.drop(index="total")["calls"].sum()
+    assert set(results.notes["official code"]) == {"u1", "u2"}
+    assert mr.method_rank(mr.OFFICIAL) == mr.method_rank(mr.FULL) + 1
+    # the requests the official code sent carry the package's DSPy format, not our prompts
+    official_bodies = [r.body for r in stand_in.requests
+                       if "[[ ## completed ## ]]" in json.dumps(r.body)]
+    assert official_bodies and all(b["max_tokens"] == 8192 for b in official_bodies)
+
+
+def test_reference_arm_setting_defaults_to_smoke_runs_and_checks_its_extra(monkeypatch) -> None:
+    from persona_judge.reference import extra
+
+    assert mr.reference_arm_on({"mode": "smoke"}) is True
+    assert mr.reference_arm_on({"mode": "real"}) is False
+    assert mr.reference_arm_on({"mode": "real", "reference_arm": True}) is True
+    assert mr.reference_arm_on({"mode": "smoke", "reference_arm": False}) is False
+    with pytest.raises(PersonaJudgeError, match="reference_arm must be"):
+        mr.reference_arm_on({"mode": "smoke", "reference_arm": "yes"})
+    monkeypatch.setattr(extra, "reference_extra_missing", lambda: ["synthesizeme"])
+    assert mr.check_reference_arm({"mode": "real"}) is False  # off: nothing to check
+    with pytest.raises(extra.ReferenceExtraMissingError, match=r'pip install -e "\.\[reference\]"'):
+        mr.check_reference_arm({"mode": "real", "reference_arm": True})
+
+
+def test_the_estimate_prices_the_reference_arm_without_sending_anything(
+        stand_in: StandInServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERSONA_JUDGE_DATA", str(tmp_path / "data"))
+    params = {"mode": "smoke", "dataset": "chatbot_arena",
+              "model": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "max_users": 2,
+              "smoke_max_users": 2, "seed": 0, "n_candidates": 2, "m_candidates": 2,
+              "algorithm": "faithful", "trace_context": "labelled",
+              "persona_instruction": "persona_synthesis@v1", "survey_include": ["demographics"],
+              "survey_revision": None, "compare_theta": False, "reference_arm": None,
+              "variant": "public", "theta_program": "llama70b", "compare_variant": False,
+              "llm_settings": {"structured_output": "off"}}
+    estimate = mr.estimate_main_results(params, EstimateOptions(
+        cache_path=tmp_path / "fresh.sqlite")).set_index("stage")
+    assert stand_in.requests_seen == 0
+    fit, judge = f"fit {mr.OFFICIAL}", f"evaluate {mr.OFFICIAL}"
+    users = mr.results_users(params)
+    assert estimate.loc[fit, "calls at most"] == mr.official_fit_call_bound(users)
+    assert 0 < estimate.loc[fit, "calls"] <= estimate.loc[fit, "calls at most"]
+    assert 0 < estimate.loc[judge, "calls"] <= estimate.loc[judge, "calls at most"]
+    assert estimate.loc[fit, "dollars"] > 0 and estimate.loc[fit, "prompt_tokens"] > 0
+    off = mr.estimate_main_results({**params, "reference_arm": False}, EstimateOptions(
+        cache_path=tmp_path / "fresh.sqlite")).set_index("stage")
+    assert fit not in off.index
+    assert estimate.loc["total", "dollars"] > off.loc["total", "dollars"]

@@ -17,6 +17,11 @@ first, so their call counts are the same in a dry run and a real run):
    released with the paper's code, fetched at run time, if the first used ours) and its
    full method: the only extra fit of the chapter.
 
+7. with ``reference_arm``: the **official code**, the authors' released package fitted on
+   the same users and judging the same pairs through the same client
+   (:mod:`persona_judge.reference`, the optional ``[reference]`` extra); by default on in
+   smoke runs and off in real ones (:func:`reference_arm_on`).
+
 Every method judges every test pair of every user in both orders through the one client
 (one cache, one set of rate limits); each stage's calls, cache hits, retries, resamples,
 failures, tokens and dollars are read off the client's ``RunStats`` before and after.
@@ -66,6 +71,7 @@ from persona_judge.method.judge import DefaultJudgeMethod
 from persona_judge.method.synthesizeme import SynthesizeMe, SynthesizeMeConfig
 from persona_judge.method.templates import PERSONA_SYNTHESIS
 from persona_judge.method.theta import PUBLIC_THETA
+from persona_judge.reference.method import NAME as OFFICIAL
 
 _COUNTERS = ("calls", "cache_hits", "attempts", "retries", "resamples", "failures",
              "prompt_tokens", "completion_tokens", "dollars")
@@ -92,6 +98,53 @@ RESULT_PARAMETERS = ("mode", "dataset", "model", "max_users", "smoke_max_users",
                      "variant", "persona_instruction", "theta_program", "survey_include",
                      "survey_revision", "compare_theta", "compare_variant")
 RESULTS_KIND = "main_results"
+#: The reference arm (the authors' code) is listed right after the method it reproduces,
+#: and whether it ran is part of a setting's results.
+METHOD_ORDER = (*METHOD_ORDER[:METHOD_ORDER.index(FULL) + 1], OFFICIAL,
+                *METHOD_ORDER[METHOD_ORDER.index(FULL) + 1:])
+RESULT_PARAMETERS = (*RESULT_PARAMETERS, "reference_arm")
+#: The official code's search size: the package's default ``num_search_candidates``.
+OFFICIAL_CANDIDATES = 10
+
+
+def reference_arm_on(params: Mapping[str, Any]) -> bool:
+    """Whether a setting runs the reference arm: ``reference_arm`` true / false, or ``None``
+    (the default): on in smoke runs, off in real ones (a second full fit per user, with the
+    released persona program's ~21.7k-token prompt)."""
+    value = params.get("reference_arm")
+    if value is None:
+        return str(params.get("mode")) == "smoke"
+    if not isinstance(value, bool):
+        raise SettingsError(f"reference_arm must be true, false or null, got {value!r}")
+    return value
+
+
+def check_reference_arm(params: Mapping[str, Any]) -> bool:
+    """:func:`reference_arm_on`, after checking that the extra it needs is installed (one
+    line naming ``pip install -e ".[reference]"`` if not): call it before anything starts."""
+    on = reference_arm_on(params)
+    if on:
+        from persona_judge.reference import require_reference_extra
+
+        require_reference_extra()
+    return on
+
+
+def official_fit_call_bound(users: Sequence[UserSplit],
+                            candidates: int = OFFICIAL_CANDIDATES) -> int:
+    """The most distinct requests the official code's fit of these users can make: per user
+    with train and validation pairs, step 1 bootstraps traces on ``n + 1`` orderings of the
+    train pairs and scores ``n + 2`` candidates on validation, one persona request, step 3
+    the same with ``n + 3`` candidates; each request may add one JSON-format fallback (its
+    temperature-0 retries repeat the same requests, answered by the cache)."""
+    n = candidates
+    total = 0
+    for user in users:
+        n_train, n_val = len(user.train), len(user.val)
+        if n_train and n_val:
+            total += 2 * ((n + 1) * n_train + (n + 2) * n_val + 1
+                          + (n + 1) * n_train + (n + 3) * n_val)
+    return total
 
 
 def method_rank(method: str) -> int:
@@ -220,6 +273,7 @@ def results_key(params: Mapping[str, Any], users: Sequence[UserSplit]) -> dict[s
                       "recorded": list(RECORDED_JUDGES)},
         "compare_theta": bool(params["compare_theta"]),
         "compare_variant": bool(params["compare_variant"]),
+        "reference_arm": reference_arm_on(params),
     }
 
 
@@ -262,7 +316,7 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
                      survey_include: Sequence[str] = DEFAULT_INCLUDE,
                      baselines: Sequence[str] = BASELINES, compare_theta: bool = False,
                      compare_variant: bool = False, max_workers: int = 4,
-                     progress: bool = True) -> MainResults:
+                     progress: bool = True, reference_arm: bool = False) -> MainResults:
     """Fit SynthesizeMe once; evaluate it, its ablations and the baselines (module doc).
 
     ``survey`` (``{user_id: SurveyProfile}``, PRISM only) enables the Demographics
@@ -343,6 +397,17 @@ def run_main_results(users: Sequence[UserSplit], client: Any,
         run(other, variant_artifacts)
         theta_artifacts.update({f"{u} ({name})": a for u, a in variant_artifacts.items()})
 
+    if reference_arm:
+        from persona_judge.reference.method import OfficialCodeMethod
+
+        official = OfficialCodeMethod()
+        before = _snapshot(client)
+        official_states = fit_users(official, users, client, max_workers=1, progress=progress)
+        stage(f"fit {OFFICIAL}", before)
+        run(official, official_states)
+        notes["official code"] = {u: {"persona": s.persona, "demos": s.n_demos, "note": s.note}
+                                  for u, s in official_states.items()}
+
     spend = pd.DataFrame(spend_rows)
     total = spend[list(_COUNTERS)].sum()
     spend = pd.concat([spend, pd.DataFrame([{"stage": "total", **total.to_dict()}])],
@@ -402,7 +467,8 @@ def estimate_main_results(params: Mapping[str, Any], options: Any = None) -> pd.
                                   survey_include=params.get("survey_include", DEFAULT_INCLUDE),
                                   compare_theta=bool(params.get("compare_theta", False)),
                                   compare_variant=bool(params.get("compare_variant", False)),
-                                  max_workers=1, progress=False)
+                                  max_workers=1, progress=False,
+                                  reference_arm=check_reference_arm(params))
     finally:
         client.close()
     spend = result.spend.copy()
@@ -413,6 +479,11 @@ def estimate_main_results(params: Mapping[str, Any], options: Any = None) -> pd.
               else 0 if stage.startswith("score ")
               else n_judgments if stage.startswith("evaluate ") else None
               for stage in spend["stage"]]
+    for i, stage in enumerate(spend["stage"]):  # the official code's own budget
+        if stage == f"fit {OFFICIAL}":
+            bounds[i] = official_fit_call_bound(users)
+        elif stage == f"evaluate {OFFICIAL}":
+            bounds[i] = 2 * n_judgments  # each judgment may add a JSON-format fallback
     bounds[-1] = sum(b for b in bounds[:-1] if b is not None)
     spend.insert(2, "calls at most", bounds)
     spend.attrs.update(users=len(users), test_pairs=n_judgments // 2)

@@ -14,7 +14,9 @@ demos, nothing) and ``flag`` when it carried less than the method asks for (e.g.
 so); methods report this through an optional ``prompt_content(state)``.
 
 Several methods that share fits are evaluated with :func:`evaluate_many`:
-one batch for all of them, one record each.
+one batch for all of them, one record each. A method with its own program instead of
+requests (the authors' code, :mod:`persona_judge.reference`) has ``judge_pairs(state,
+[(pair, order)], client)``, called once per user with that user's jobs.
 """
 
 from __future__ import annotations
@@ -132,8 +134,12 @@ def predict(method: PreferenceMethod, state: Any, preferences: Iterable[Preferen
             orders: Sequence[Order] = ORDERS) -> list[JudgmentRecord]:
     """Judge ``preferences`` with a fitted ``state``, once per order (default: both)."""
     jobs = [(p, o) for p in preferences for o in orders]
-    requests = [method.judge_request(state, p, o) for p, o in jobs]
-    judgments = client.judge_many(requests, desc=f"judge {method.name}")
+    judge_pairs = getattr(method, "judge_pairs", None)
+    if judge_pairs is not None:  # a method that judges through its own program
+        judgments = judge_pairs(state, jobs, client)
+    else:
+        requests = [method.judge_request(state, p, o) for p, o in jobs]
+        judgments = client.judge_many(requests, desc=f"judge {method.name}")
     content = prompt_content(method, state)
     return [_record(method.name, p, o, j, content)
             for (p, o), j in zip(jobs, judgments, strict=True)]
@@ -165,11 +171,37 @@ def evaluate_many(methods: Sequence[tuple[PreferenceMethod, Mapping[str, Any]]],
             content = prompt_content(method, state)
             jobs.extend((method, state, content, p, o)
                         for p in getattr(user, split) for o in orders)
-    requests = [m.judge_request(state, p, o) for m, state, _, p, o in jobs]
     names = ", ".join(m.name for m, _ in methods)
-    judgments = client.judge_many(requests, desc=desc or f"evaluate {names}")
+    judgments = _judge_jobs(jobs, client, desc or f"evaluate {names}")
     return [_record(m.name, p, o, j, content)
             for (m, _, content, p, o), j in zip(jobs, judgments, strict=True)]
+
+
+def _judge_jobs(jobs: Sequence[tuple[Any, Any, Any, Preference, Order]], client: Any,
+                desc: str) -> list[Any]:
+    """Verdicts for (method, state, content, pair, order) jobs, in order: one client batch for
+    the methods that build requests; methods with a ``judge_pairs(state, [(pair, order)],
+    client)`` (the official code's DSPy program) judge their own jobs, user by user."""
+    own = [i for i, job in enumerate(jobs) if hasattr(job[0], "judge_pairs")]
+    if not own:
+        return client.judge_many([m.judge_request(st, p, o) for m, st, _, p, o in jobs],
+                                 desc=desc)
+    mine = set(own)
+    rest = [i for i in range(len(jobs)) if i not in mine]
+    judgments: list[Any] = [None] * len(jobs)
+    answers = client.judge_many([jobs[i][0].judge_request(jobs[i][1], jobs[i][3], jobs[i][4])
+                                 for i in rest], desc=desc) if rest else []
+    for i, answer in zip(rest, answers, strict=True):
+        judgments[i] = answer
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in own:
+        groups.setdefault((id(jobs[i][0]), id(jobs[i][1])), []).append(i)
+    for indices in groups.values():
+        method, state = jobs[indices[0]][0], jobs[indices[0]][1]
+        found = method.judge_pairs(state, [(jobs[i][3], jobs[i][4]) for i in indices], client)
+        for i, answer in zip(indices, found, strict=True):
+            judgments[i] = answer
+    return judgments
 
 
 def records_frame(records: Iterable[JudgmentRecord]) -> pd.DataFrame:

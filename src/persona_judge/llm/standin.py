@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from persona_judge.reference.smoke import dspy_format_answer
+
 __all__ = ["Fault", "RecordedRequest", "SilentServer", "StandInServer", "scripted_responder"]
 
 FaultKind = Literal["429", "500", "status", "timeout", "malformed", "drop", "unparseable"]
@@ -108,6 +110,9 @@ def scripted_responder(request: dict[str, Any]) -> str:
     Deterministic, so reruns agree; roughly half "A" and half "B".  Requests
     that do not look like a pairwise judgment get a short canned reply.
     """
+    official = dspy_format_answer(request)  # DSPy's chat format (the reference arm)
+    if official is not None:
+        return official
     messages = request.get("messages", [])
     text = "\n".join(str(m.get("content", "")) for m in messages)
     digest = hashlib.sha256(text.encode("utf-8")).digest()

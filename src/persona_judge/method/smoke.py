@@ -47,6 +47,8 @@ import json
 import re
 from typing import Any
 
+from persona_judge.reference.smoke import dspy_format_answer
+
 _REPLY_A = re.compile(r"## Reply A\n(.*?)\n\n## Reply B\n(.*?)\n\n## Your answer", re.DOTALL)
 _DEMO = re.compile(r"Reply A:\n(.*?)\n\nReply B:\n(.*?)\n\nTheir choice: (\{.*?\})\n", re.DOTALL)
 _PERSONA_STYLE = re.compile(r"favours the (longer|shorter)")
@@ -180,6 +182,9 @@ def _persona(prompt: str, temperature: float,
 def smoke_responder(request_json: dict[str, Any] | str) -> str:
     """Answer one OpenAI-style chat request body as the scripted smoke stand-in."""
     body = json.loads(request_json) if isinstance(request_json, str) else request_json
+    official = dspy_format_answer(body)  # the reference arm's DSPy-format requests
+    if official is not None:
+        return official
     messages = body.get("messages") or []
     prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
     last = str(messages[-1].get("content", "")) if messages else ""
