@@ -14,7 +14,8 @@ def _pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = {}
     extras = project["optional-dependencies"]
-    for spec in project["dependencies"] + extras["test"] + extras["browser"]:
+    for spec in (project["dependencies"] + extras["test"] + extras["browser"]
+                 + extras["reward-models"]):
         name, sep, version = spec.partition("==")
         assert sep, f"pyproject.toml: {spec!r} is not pinned with =="
         pins[name.lower()] = version
