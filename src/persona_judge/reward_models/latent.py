@@ -29,6 +29,7 @@ import numpy as np
 from persona_judge.reward_models.settings import RewardModelSettings
 
 LATENT_METHODS = ("GPO", "VPL", "PAL")
+USER_LR_SCALE = 30.0  # PAL: per-user weights' learning rate ÷ the shared head's
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _modules(method: str, dim: int, n_users: int, s: RewardModelSettings):  # no
             super().__init__()
             self.f = nn.Linear(dim, h)
             self.prototypes = nn.Parameter(torch.randn(s.pal_prototypes, h) / h ** 0.5)
-            self.weights = nn.Parameter(torch.zeros(n_users, s.pal_prototypes))
+            self.weights = nn.Parameter(torch.randn(n_users, s.pal_prototypes))
 
         def forward(self, user: int, context: torch.Tensor, targets: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,7 +133,13 @@ def train_and_score(method: str, embeddings: np.ndarray, users: Sequence[UserPai
     emb = embeddings.astype(np.float32)
     emb = (emb - emb.mean(0)) / (emb.std(0) + 1e-6)  # standardised features
     model = _modules(method, emb.shape[1], len(users), settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.head_learning_rate)
+    # PAL's per-user weights are updated only on their user's steps (one per pass), so they
+    # get a larger step (as PAL trains user weights apart from the shared model)
+    own = [p for n, p in model.named_parameters() if n == "weights"]
+    shared = [p for n, p in model.named_parameters() if n != "weights"]
+    optimizer = torch.optim.Adam(
+        [{"params": shared}, *([{"params": own, "lr": USER_LR_SCALE * settings.head_learning_rate}]
+                               if own else [])], lr=settings.head_learning_rate)
     tensor = torch.from_numpy(emb)
     trainable = [i for i, u in enumerate(users) if u.train]
     model.train()
