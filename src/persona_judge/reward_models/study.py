@@ -312,3 +312,44 @@ def estimate_reward_models(params: Mapping[str, Any], options: Any = None) -> pd
 __all__ = ["BT", "BT_PERSONA", "METHODS", "RewardModelResults", "estimate_for",
            "estimate_reward_models", "judge_with_rewards", "personas_from_main_results",
            "preflight", "run_reward_models", "settings_from"]
+
+
+# --- where chapter 10 keeps its results, and chapter 06's rows -------------------------
+
+RESULTS_SUBFOLDER = "reward_models"
+
+
+def results_home(params: Mapping[str, Any], test_users: Sequence[UserSplit],
+                 settings: RewardModelSettings, methods: Sequence[str]) -> Path:
+    """Chapter 10's results folder: inside chapter 05's results of the same settings (so the
+    summary chapter finds them beside SynthesizeMe's), else a folder of its own."""
+    from persona_judge import paths
+    from persona_judge.evaluation.main_results import find_results
+
+    key = {"settings": settings.to_dict(), "seed": int(params.get("seed", 0)),
+           "methods": list(methods)}
+    main = find_results(params, test_users)
+    if main is None:
+        return paths.run_dir(RESULTS_SUBFOLDER, {**key, "mode": params.get("mode"),
+                                                 "dataset": params.get("dataset"),
+                                                 "model": params.get("model"),
+                                                 "users": sorted(u.user_id for u in test_users)})
+    return paths.run_dir("rm", key, root=main / RESULTS_SUBFOLDER)
+
+
+def save_latest(results: RewardModelResults, folder: Path) -> Path:
+    """Save, and mark this folder as the latest reward-model run of its chapter-05 results."""
+    results.save(folder)
+    (folder.parent / "latest.json").write_text(json.dumps({"folder": folder.name}),
+                                               encoding="utf-8")
+    return folder
+
+
+def latest_results(main_folder: str | Path) -> RewardModelResults | None:
+    """The latest chapter-10 results saved beside chapter 05's results in ``main_folder``."""
+    pointer = Path(main_folder) / RESULTS_SUBFOLDER / "latest.json"
+    if not pointer.is_file():
+        return None
+    name = json.loads(pointer.read_text(encoding="utf-8"))["folder"]
+    folder = pointer.parent / name
+    return RewardModelResults.load(folder) if (folder / "judgments.csv").is_file() else None
