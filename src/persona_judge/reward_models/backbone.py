@@ -112,6 +112,7 @@ def build_backbone(settings: RewardModelSettings, *, seed: int,
         model = AutoModelForSequenceClassification.from_pretrained(
             settings.base_model, num_labels=1, dtype=torch.bfloat16)
         model.config.pad_token_id = tokenizer.pad_token_id
+        model.gradient_checkpointing_enable()  # activations recomputed: long inputs fit
     tokenizer.truncation_side = "left"  # a long conversation loses its start, never the reply
     if settings.finetuning == "lora":
         from peft import LoraConfig, get_peft_model

@@ -265,7 +265,7 @@ def preflight(mode: str, estimate: GpuEstimate, settings: RewardModelSettings) -
     require_extra()
     gpu = gpu_status()
     need = (f"base model {settings.base_model} ({estimate.assumptions}): about "
-            f"{estimate.gpu_hours:.2f} GPU-hours and {estimate.memory_gb:.0f} GB of GPU memory")
+            f"{estimate.gpu_hours:.3g} GPU-hours and {estimate.memory_gb:.0f} GB of GPU memory")
     if mode == "real" and gpu == "none":
         raise RewardModelsUnavailableError(
             f"a real run of the reward models needs a GPU and none was found (torch sees no "
