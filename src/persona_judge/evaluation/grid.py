@@ -121,8 +121,7 @@ def append_reward_models(long: pd.DataFrame, *, n_resamples: int = DEFAULT_RESAM
         return long
     extra = []
     ran = long[(long["status"] == "run") & (long["folder"] != "")]
-    for (dataset, model, folder), group in ran.groupby(["dataset", "model", "folder"],
-                                                       sort=False):
+    for (_, _, folder), group in ran.groupby(["dataset", "model", "folder"], sort=False):
         results = latest_results(paths.runs_dir() / str(folder))
         if results is None or results.judgments.empty:
             continue
@@ -230,5 +229,6 @@ def headline(table: pd.DataFrame, setting: tuple[str, str] = MAIN_SETTING) -> pd
         columns=["_rank", "_keep"]).reset_index(drop=True)
 
 
-__all__ = ["METHOD_ORDER", "NOT_RUN", "Cell", "append_reward_models", "gather_grid", "grid_cells", "headline",
+__all__ = ["METHOD_ORDER", "NOT_RUN", "Cell", "append_reward_models", "gather_grid",
+           "grid_cells", "headline",
            "paper_layout", "with_paper"]

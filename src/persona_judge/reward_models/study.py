@@ -120,7 +120,11 @@ class RewardModelResults:
         judgments = pd.read_csv(folder / "judgments.csv", dtype={"user_id": str, "pair_id": str},
                                 keep_default_na=False, na_values={"choice": [""]})
         judgments["correct"] = judgments["correct"].astype(bool)
-        return cls(judgments, pd.read_csv(folder / "training.csv"),
+        try:
+            training = pd.read_csv(folder / "training.csv")
+        except pd.errors.EmptyDataError:  # no model was trained (every method not run)
+            training = pd.DataFrame()
+        return cls(judgments, training,
                    json.loads((folder / "status.json").read_text(encoding="utf-8")))
 
 
@@ -286,7 +290,7 @@ def estimate_reward_models(params: Mapping[str, Any], options: Any = None) -> pd
     from persona_judge.study.notebook import load_users
 
     mode = str(params.get("mode", "real"))
-    settings = settings_from(params.get("rm_settings"), mode)
+    settings = settings_from(params.get("rm_settings"), "real")  # priced as if real
     train_users = load_users(str(params["dataset"]), mode, None, int(params.get("seed", 0)))
     estimate = estimate_for(train_users, train_users, settings, n_models=1)
     price = float(params.get("gpu_dollars_per_hour", 2.0))
