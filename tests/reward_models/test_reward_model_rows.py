@@ -53,3 +53,68 @@ def test_rows_are_appended_with_a_user_level_interval(tmp_path):
 def test_a_cell_without_reward_models_is_left_alone(tmp_path):
     long = _long("main_results-with-nothing-beside")
     assert append_reward_models(long).equals(long)
+
+
+# --- personas come from chapter 05's saved fits, for exactly its settings ---------------
+
+PARAMS = {"mode": "smoke", "dataset": "chatbot_arena",
+          "model": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "max_users": None,
+          "smoke_max_users": 3, "seed": 0, "n_candidates": 10, "m_candidates": 10,
+          "algorithm": "faithful", "trace_context": "labelled",
+          "persona_instruction": "persona_synthesis@v1",
+          "survey_include": ["demographics", "stated_prefs", "self_description"],
+          "survey_revision": None, "compare_theta": False}
+
+
+def _artifact(user_id, persona):
+    from persona_judge.method.artifact import SynthesizeMeArtifact
+
+    return SynthesizeMeArtifact(
+        user_id=user_id, model="m", seed=0, settings={}, templates={
+            "judge_default": "judge_default@v1", "judge_personalized": "judge_personalized@v1"},
+        components=("persona", "demos"), val_orders={}, traces=[], bootstrap_candidates=[],
+        bootstrap_winner=0, persona=persona, persona_source_pairs=[], demo_candidates=[],
+        demo_winner=0, demo_set=[])
+
+
+def test_personas_are_read_from_chapter_05s_saved_fits_of_the_same_settings():
+    from persona_judge.evaluation.main_results import MainResults, results_folder, results_users
+    from persona_judge.reward_models.study import personas_from_main_results
+
+    users = results_users(PARAMS)
+    assert personas_from_main_results(PARAMS, users)[0] == {}   # chapter 05 has not run
+    assert "chapter 05 has no saved results" in personas_from_main_results(PARAMS, users)[1]
+    arts = {u.user_id: _artifact(u.user_id, f"persona of {u.user_id}" if i else None)
+            for i, u in enumerate(users)}
+    MainResults(arts, records_frame([]), pd.DataFrame([{"stage": "total", "calls": 0}])).save(
+        results_folder(PARAMS, users))
+    personas, note = personas_from_main_results(PARAMS, users)
+    assert personas == {u.user_id: f"persona of {u.user_id}" for u in users[1:]}
+    assert f"{len(users) - 1} of {len(users)}" in note
+    # another seed is another chapter-05 run: its fits are not used
+    assert personas_from_main_results({**PARAMS, "seed": 1}, results_users(
+        {**PARAMS, "seed": 1}))[0] == {}
+
+
+def test_a_checkpoint_is_keyed_by_method_seed_settings_and_training_data(tmp_path):
+    from dataclasses import replace
+
+    from persona_judge.data.records import Preference, Turn, UserSplit
+    from persona_judge.reward_models.inputs import training_pairs
+    from persona_judge.reward_models.settings import SMOKE
+    from persona_judge.reward_models.train import checkpoint_folder
+
+    pref = Preference("u", "c", (Turn("user", "hi"),), Turn("assistant", "a"),
+                      Turn("assistant", "b"), "train")
+    users = [UserSplit("u", (pref,), (), ())]
+    plain, with_persona = training_pairs(users), training_pairs(users, {"u": "P."})
+    other_persona = training_pairs(users, {"u": "Q."})
+    key = dict(mode="smoke", root=tmp_path)
+    base = checkpoint_folder(BT, SMOKE, plain, 0, **key)
+    assert checkpoint_folder(BT, SMOKE, plain, 0, **key) == base
+    others = [checkpoint_folder(BT, SMOKE, plain, 1, **key),
+              checkpoint_folder("other", SMOKE, plain, 0, **key),
+              checkpoint_folder(BT, replace(SMOKE, learning_rate=1e-3), plain, 0, **key),
+              checkpoint_folder(BT, SMOKE, with_persona, 0, **key),
+              checkpoint_folder(BT, SMOKE, other_persona, 0, **key)]
+    assert len({base, *others}) == 6
