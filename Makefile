@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,reference]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,reference,reward-models]"
 	@touch $(STAMP)
 
 study: setup

@@ -14,7 +14,7 @@ def _pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = {}
     extras = project["optional-dependencies"]
-    assert {"test", "browser", "reference"} <= set(extras)
+    assert {"test", "browser", "reference", "reward-models"} <= set(extras)
     for spec in project["dependencies"] + [s for group in extras.values() for s in group]:
         name, sep, version = spec.partition("==")
         assert sep, f"pyproject.toml: {spec!r} is not pinned with =="

@@ -108,6 +108,42 @@ def gather_grid(grid: Mapping[str, Sequence[Any]], params: Mapping[str, Any],
     return pd.DataFrame(rows, columns=columns)
 
 
+def append_reward_models(long: pd.DataFrame, *, n_resamples: int = DEFAULT_RESAMPLES,
+                         seed: int = 0) -> pd.DataFrame:
+    """``long`` (from :func:`gather_grid`) with chapter 10's reward-model rows appended.
+
+    For each cell that ran, the latest reward-model results saved beside its chapter-05
+    results (:func:`persona_judge.reward_models.study.latest_results`) add one row per method,
+    with an interval that resamples users. A cell without them is left as it was (the
+    paper's reward-model rows then show as "not run"). Needs no torch.
+    """
+    from persona_judge import paths
+    from persona_judge.reward_models.study import latest_results
+
+    if long.empty or "folder" not in long:
+        return long
+    extra = []
+    ran = long[(long["status"] == "run") & (long["folder"] != "")]
+    for (_, _, folder), group in ran.groupby(["dataset", "model", "folder"], sort=False):
+        results = latest_results(paths.runs_dir() / str(folder))
+        if results is None or results.judgments.empty:
+            continue
+        pooled = pooled_accuracy(results.judgments, unit="user", n_resamples=n_resamples,
+                                 seed=seed)
+        first = group.iloc[0]
+        for r in pooled.itertuples(index=False):
+            if r.method in set(group["method"]):
+                continue
+            extra.append({**{k: first[k] for k in ("dataset", "model", "setting", "judge",
+                                                   "status", "why", "folder")},
+                          "method": r.method, "accuracy": r.accuracy, "ci_low": r.ci_low,
+                          "ci_high": r.ci_high, "n_users": r.n_users,
+                          "n_judgments": r.n_judgments})
+    if not extra:
+        return long
+    return pd.concat([long, pd.DataFrame(extra, columns=long.columns)], ignore_index=True)
+
+
 def _expected_methods(long: pd.DataFrame, dataset: str) -> list[str]:
     """The methods a cell of ``dataset`` has when it runs (from the cells that did run)."""
     ran = long[long["status"] == "run"]
@@ -196,5 +232,6 @@ def headline(table: pd.DataFrame, setting: tuple[str, str] = MAIN_SETTING) -> pd
         columns=["_rank", "_keep"]).reset_index(drop=True)
 
 
-__all__ = ["METHOD_ORDER", "NOT_RUN", "Cell", "gather_grid", "grid_cells", "headline",
+__all__ = ["METHOD_ORDER", "NOT_RUN", "Cell", "append_reward_models", "gather_grid",
+           "grid_cells", "headline",
            "paper_layout", "with_paper"]

@@ -89,7 +89,7 @@ RECORDED = tuple(method_name(j) for j in RECORDED_JUDGES)
 METHOD_ORDER = (DEFAULT, MEMORY, DEMOGRAPHICS, "GPO", JUST_PERSONAS, JUST_DEMOS,
                 DEMOS_SEARCHED_ALONE, RANDOM_DEMOS, FULL, RELEASED_THETA, OUR_THETA,
                 PUBLIC_VARIANT, OUR_VARIANT, "Bradley–Terry reward model (fine-tuned)",
-                "Fine-tuned RM + personas", *RECORDED)
+                "Fine-tuned RM + personas", "VPL", "PAL", *RECORDED)
 #: Baselines run by default besides SynthesizeMe and its ablations.
 BASELINES = ("memory", "demographics", "random_demos", "recorded")
 #: The notebook parameters that define one cell's results (its folder key).

@@ -9,7 +9,7 @@ SynthesizeMe number (P-GenRM, Zhang et al. 2026), kept apart because reprints di
 file does not hold is shown as "–", never guessed. ``method`` uses this study's method
 names where a method maps onto ours (``default judge``, ``Memory``,
 ``SynthesizeMe (persona + demos)``, ...), and the paper's own name otherwise (``GPO``,
-the fine-tuned reward models, which this study does not run).
+the fine-tuned reward models, which chapter 10 trains).
 
 Judge models are matched by family and size (:func:`judge_key`): a Together id such as
 ``meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo`` and a served name such as

@@ -51,6 +51,7 @@ ESTIMATORS: dict[str, str] = {
     "07_scaling_with_preferences": "persona_judge.analyses.scaling:estimate_scaling",
     "08_persona_alignment": "persona_judge.analyses.alignment:estimate_alignment",
     "09_persona_transfer": "persona_judge.analyses.transfer:estimate_transfer",
+    "10_reward_models": "persona_judge.reward_models.study:estimate_reward_models",
 }
 COUNTS = ("calls", "calls at most", "cache_hits", "prompt_tokens", "completion_tokens",
           "dollars")

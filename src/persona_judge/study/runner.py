@@ -136,7 +136,8 @@ def _expected_classes() -> list[type]:
 
     from persona_judge.errors import PersonaJudgeError
 
-    for module in ("persona_judge.data", "persona_judge.llm", "persona_judge.construction"):
+    for module in ("persona_judge.data", "persona_judge.llm", "persona_judge.construction",
+                   "persona_judge.reward_models.backbone"):
         try:
             importlib.import_module(module)
         except ImportError:
