@@ -5,8 +5,10 @@ percent with one decimal (66.7), intervals as ``66.7 [58.1, 74.9]``, p-values as
 ``< 0.0001`` rather than ``0.0``, dollars as ``$0.23``, counts with thousands separators
 (``250,982``). :func:`table` turns a DataFrame into a styled HTML table without the index
 noise, with a stable HTML id (so nbval records do not churn) and the best row in bold.
-:func:`setup_figures` makes every figure an SVG sized for the book's text column with
-fonts that stay at least 10 pt as shown. :func:`caption` labels a smoke run's captions,
+:func:`setup_figures` makes every figure an SVG at most :data:`FIGURE_WIDTH` inches wide whose
+smallest text stays at least :data:`MIN_TEXT_PX` pixels tall even on a phone (:func:`legible`
+enforces it on every figure a chapter shows). :func:`caption` labels a smoke run's captions
+(one prefix, :data:`SMOKE_LABEL`; :func:`table` rewrites any other smoke wording to it),
 :func:`dropdown` and :func:`boxed` put long texts (prompts, personas, reasoning) in folded or
 open boxes that wrap instead of widening the page.
 """
@@ -23,6 +25,12 @@ from pandas.io.formats.style import Styler
 
 #: Width of the book's text column in inches at 96 dpi (about 690 px at 1280 px wide).
 COLUMN_WIDTH = 7.0
+#: Width of a figure in inches: narrower than the column, so a phone shrinks it less.
+FIGURE_WIDTH = 5.5
+#: The width (CSS px) a figure is shown at on a 390 px phone, with a little margin.
+PHONE_FIGURE_PX = 350
+#: The smallest text (CSS px) a figure may show on that phone.
+MIN_TEXT_PX = 9.0
 
 
 def _missing(value: Any) -> bool:
@@ -109,7 +117,7 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     if formats:
         styler = styler.format({k: v for k, v in formats.items() if k in frame.columns})
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(one_smoke_prefix(caption))
     bold = set(highlight or ())
     if bold:
         styler = styler.apply(
@@ -136,36 +144,91 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+def min_font_points(width_inches: float) -> float:
+    """The smallest font (points) that a figure this wide keeps ≥ MIN_TEXT_PX on a phone.
+
+    An SVG from matplotlib measures in points (72 per inch) and is scaled to
+    ``PHONE_FIGURE_PX`` on a phone, so a font of f points shows as
+    ``f * PHONE_FIGURE_PX / (72 * width)`` pixels.
+    """
+    return MIN_TEXT_PX * 72 * width_inches / PHONE_FIGURE_PX
+
+
+def legible(fig: Any) -> Any:
+    """Raise every text of ``fig`` (labels, ticks, legends, titles) to :func:`min_font_points`."""
+    floor = min_font_points(fig.get_figwidth())
+    for text in fig.findobj(lambda artist: hasattr(artist, "get_fontsize")
+                            and hasattr(artist, "get_text")):
+        if text.get_text() and text.get_fontsize() < floor:
+            text.set_fontsize(floor)
+    return fig
+
+
 def setup_figures() -> None:
-    """SVG figures sized for the text column, fonts ≥ 10 pt as shown, stable SVG ids."""
+    """SVG figures, narrower than the column, legible on a phone, with stable SVG ids.
+
+    Every figure a chapter shows passes through :func:`legible` on its way to the page.
+    """
     import matplotlib as mpl
     import seaborn as sns
+    from matplotlib.figure import Figure
     from matplotlib_inline.backend_inline import set_matplotlib_formats
 
     set_matplotlib_formats("svg", metadata={"Date": None})  # no build date in the SVG
     sns.set_theme(style="whitegrid", context="notebook")
+    base = round(min_font_points(FIGURE_WIDTH) + 0.05, 1)
     mpl.rcParams.update({
-        "figure.figsize": (COLUMN_WIDTH, 3.6),
-        "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-        "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10,
-        "figure.titlesize": 12,
+        "figure.figsize": (FIGURE_WIDTH, 3.6),
+        "font.size": base + 1, "axes.titlesize": base + 1, "axes.labelsize": base + 0.5,
+        "xtick.labelsize": base, "ytick.labelsize": base, "legend.fontsize": base,
+        "legend.title_fontsize": base, "figure.titlesize": base + 1,
         "svg.hashsalt": "persona-judge",  # deterministic ids inside the SVG
         "svg.fonttype": "path",
     })
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    svg = shell.display_formatter.formatters["image/svg+xml"]
+    show_svg = svg.lookup_by_type(Figure)
+    if not getattr(show_svg, "_legible", False):
+        def show_legible(fig: Any) -> Any:
+            return show_svg(legible(fig))
 
-
-def smoke_stamp(fig: Any, text: str = "SMOKE RUN — not a result") -> None:
-    """Write a large, faded, slanted smoke-run notice across a figure (never mistaken for data)."""
-    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=16, color="red", alpha=0.25,
-             rotation=15, transform=fig.transFigure)
+        show_legible._legible = True  # type: ignore[attr-defined]
+        svg.for_type(Figure, show_legible)
 
 
 SMOKE_LABEL = "SMOKE RUN — "
+SMOKE_STAMP = "SMOKE RUN — not a result"
+
+
+def smoke_stamp(fig: Any, text: str = SMOKE_STAMP) -> None:
+    """The smoke-run notice of a figure: one red line under everything, never over the data."""
+    fig.text(0.5, 0.0, text, ha="center", va="top", color="#8a1c1c", fontweight="bold",
+             fontsize=min_font_points(fig.get_figwidth()) + 1, transform=fig.transFigure)
+
+
+_SMOKE_WORDING = re.compile(
+    r"\s*(?:[—-]\s*)?\(?\bSMOKE RUN\b[^.)—:]*[.):—]?\s*(?:not a result\.?)?\)?\s*[—:]?\s*",
+    re.IGNORECASE)
 
 
 def caption(text: str, *, smoke: bool) -> str:
     """A table or figure caption; a smoke run's says so first (``"SMOKE RUN — ..."``)."""
     return (SMOKE_LABEL if smoke else "") + text
+
+
+def one_smoke_prefix(text: str) -> str:
+    """A caption with any smoke wording (``"... — SMOKE RUN (scripted stand-in)"``,
+    ``"SMOKE RUN (…, not a result). ..."``) rewritten to the one prefix ``"SMOKE RUN — "``."""
+    if "smoke run" not in text.lower():
+        return text
+    rest = _SMOKE_WORDING.sub(" ", text).strip(" —:-.")
+    return SMOKE_LABEL + rest
 
 
 def _fence(body: str, char: str, minimum: int) -> str:
