@@ -36,9 +36,15 @@ def _fonts(fig) -> list[float]:
     return [t.get_fontsize() for t in texts]
 
 
+def _phone_px(fig) -> float:
+    """The smallest text of ``fig`` in CSS px when a 390 px phone shows it (as the page does)."""
+    display.legible(fig)  # what every figure passes through on its way to the page
+    return min(_fonts(fig)) * display.PHONE_FIGURE_PX / (72 * fig.get_figwidth())
+
+
 def _legible(fig) -> None:
-    assert fig.get_size_inches()[0] == pytest.approx(display.COLUMN_WIDTH)
-    assert min(_fonts(fig)) >= 10
+    assert fig.get_size_inches()[0] <= display.COLUMN_WIDTH
+    assert _phone_px(fig) >= display.MIN_TEXT_PX
 
 
 def _stamped(fig) -> bool:
@@ -127,3 +133,36 @@ def test_candidate_scores_star_the_winner_in_its_users_row_and_label_chance():
     assert "chance (50%)" in labels and "bootstrap reasoning winner" in labels
     assert _legend_box(fig).y1 <= ax.get_window_extent().y0  # below the axes, off the points
     assert _stamped(fig)
+
+
+def test_legible_raises_small_text_to_the_phone_floor_for_any_width():
+    for width in (display.FIGURE_WIDTH, 7.0, 12.0):
+        fig, ax = plt.subplots(figsize=(width, 3))
+        ax.set_xlabel("tiny", fontsize=5)
+        ax.legend(handles=ax.plot([0, 1], label="line"), fontsize=6)
+        assert min(_fonts(fig)) < display.min_font_points(width)  # before
+        assert _phone_px(fig) >= display.MIN_TEXT_PX - 1e-9
+        plt.close(fig)
+    # 9 px on a 350 px-wide phone rendering of a 5.5 in (396 pt) figure: 9 * 396 / 350 pt
+    assert display.min_font_points(5.5) == pytest.approx(10.1829, abs=1e-3)
+
+
+def test_the_studys_own_figures_are_legible_on_a_phone_without_help():
+    scores = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "search": ["step 1"] * 3,
+                           "val accuracy": [50.0, 75.0, 100.0], "winner": [False, True, True]})
+    fig = plot_candidate_scores(scores, smoke=True)
+    assert fig.get_figwidth() == pytest.approx(display.FIGURE_WIDTH)
+    floor = display.min_font_points(fig.get_figwidth())
+    assert min(_fonts(fig)) >= floor - 0.05
+
+
+def test_the_smoke_stamp_sits_below_the_axes_never_over_data():
+    scores = pd.DataFrame({"user_id": ["u1", "u2"], "search": ["step 1"] * 2,
+                           "val accuracy": [50.0, 100.0], "winner": [True, True]})
+    fig = plot_candidate_scores(scores, smoke=True)
+    fig.canvas.draw()
+    stamps = [t for t in fig.texts if "SMOKE RUN" in t.get_text()]
+    assert len(stamps) == 1
+    box = stamps[0].get_window_extent()
+    for ax in fig.axes:
+        assert box.y1 <= ax.get_window_extent().y0 + 1, "the stamp overlaps the axes"

@@ -171,7 +171,6 @@ def setup_figures() -> None:
     """
     import matplotlib as mpl
     import seaborn as sns
-    from matplotlib.figure import Figure
     from matplotlib_inline.backend_inline import set_matplotlib_formats
 
     set_matplotlib_formats("svg", metadata={"Date": None})  # no build date in the SVG
@@ -185,21 +184,37 @@ def setup_figures() -> None:
         "svg.hashsalt": "persona-judge",  # deterministic ids inside the SVG
         "svg.fonttype": "path",
     })
+    _print_legibly()
+
+
+def _print_legibly() -> None:
+    """Route every figure IPython prints through :func:`legible`.
+
+    IPython's figure formatters call ``IPython.core.pylabtools.print_figure``; the inline
+    backend registers them anew when it is first activated (lazily, at the first figure), so
+    the function is wrapped where they look it up, and the formatter already registered (if
+    any) is re-pointed at it.
+    """
     try:
-        from IPython import get_ipython
+        from IPython.core import pylabtools
     except ImportError:  # pragma: no cover - IPython ships with the notebook stack
         return
-    shell = get_ipython()
-    if shell is None:
-        return
-    svg = shell.display_formatter.formatters["image/svg+xml"]
-    show_svg = svg.lookup_by_type(Figure)
-    if not getattr(show_svg, "_legible", False):
-        def show_legible(fig: Any) -> Any:
-            return show_svg(legible(fig))
+    if not getattr(pylabtools.print_figure, "_legible", False):
+        plain = pylabtools.print_figure
 
-        show_legible._legible = True  # type: ignore[attr-defined]
-        svg.for_type(Figure, show_legible)
+        def print_legible(fig: Any, *args: Any, **kwargs: Any) -> Any:
+            return plain(legible(fig), *args, **kwargs)
+
+        print_legible._legible = True  # type: ignore[attr-defined]
+        pylabtools.print_figure = print_legible
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/svg+xml"].for_type(
+            Figure, lambda fig: pylabtools.print_figure(fig, fmt="svg",
+                                                        metadata={"Date": None}))
 
 
 SMOKE_LABEL = "SMOKE RUN — "

@@ -173,7 +173,7 @@ def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
     heading = next((c for c in nb.cells if c.cell_type == "markdown"), None)
     if heading is not None and heading.source.startswith("# "):
         first, _, rest = heading.source.partition("\n")
-        if cell:
+        if cell and not first.endswith(cell_title("", cell)):
             first = cell_title(first, cell)
         full = chapter_number(chapter) + (f".{number}" if number else "")
         heading.source = numbered_title(first, full) + ("\n" + rest if rest else "")
@@ -183,9 +183,9 @@ def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
             if figure.get("name"):
                 figure["name"] = f"{figure['name']}-{label_suffix}"
     nb.metadata.pop("widgets", None)
-    nb.cells = [c for c in nb.cells if c.get("id") != "run-details"]
     logs = fold_run_logs(nb)
     if logs:
+        nb.cells = [c for c in nb.cells if c.get("id") != "run-details"]
         nb.cells.append(run_details_cell(logs))
     first_code_after_params = None
     seen_params = False

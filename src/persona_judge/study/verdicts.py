@@ -188,11 +188,10 @@ def collect(executed_dir: Path) -> list[Verdict]:
 def verdicts_markdown(verdicts: Sequence[Verdict], provenance: Mapping[str, str]) -> str:
     """The landing page's verdict table (MyST): claim, paper, this run, verdict with its link.
 
-    ``provenance`` maps a page to the short name of the run it came from (``"run A"``); when
-    the pages come from more than one run, each row says which.
+    ``provenance`` maps every page of the book to the short name of the run it came from;
+    when the book's pages come from more than one run, each row says which.
     """
-    runs = {provenance.get(v.page) for v in verdicts if v.page}
-    mixed = len(runs - {None}) > 1
+    mixed = len(set(provenance.values())) > 1
     rows = ['<table class="verdicts">',
             "<thead><tr><th>Claim</th><th>Paper</th><th>This run [95% CI]</th>"
             "<th>Verdict</th></tr></thead><tbody>"]
