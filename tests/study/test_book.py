@@ -68,7 +68,10 @@ def _glued_page(path: Path, key: str, value) -> None:
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("glue")
     text = value if isinstance(value, str) else json.dumps(value)
-    cell.outputs = [pages._glue_output(key, text)]
+    prefix = "application/papermill.record/"  # the form myst_nb.glue writes
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={f"{prefix}text/plain": repr(text)},
+        metadata={"scrapbook": {"name": key, "mime_prefix": prefix}})]
     nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), cell]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)

@@ -114,8 +114,10 @@ def read_glued(path: Path) -> dict[str, Any]:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = output.get("data", {}).get("text/plain")
+            scrap = output.get("metadata", {}).get("scrapbook", {})
+            name = scrap.get("name")
+            # myst_nb stores a glued value under its mime prefix (application/papermill.record/)
+            text = output.get("data", {}).get(scrap.get("mime_prefix", "") + "text/plain")
             if name and text is not None:
                 try:
                     found[name] = ast.literal_eval(text)
