@@ -172,3 +172,14 @@ def test_figures_stay_legible_when_the_inline_backend_registers_its_formatters_l
         assert "image/svg+xml" in data
         assert ax.title.get_fontsize() >= display.min_font_points(width)
         plt.close(fig)
+
+
+def test_an_empty_table_says_why_instead_of_showing_a_bare_header():
+    frame = pd.DataFrame({"kind": [], "count": []})
+    shown = display.table(frame, name="fallbacks", caption="SMOKE RUN — Fallbacks",
+                          empty="none in this run: every request ended with a choice.")
+    assert shown.caption == "SMOKE RUN — Fallbacks: none in this run: every request ended " \
+        "with a choice."
+    assert "display: none" in shown.to_html()  # no header-only table
+    full = display.table(pd.DataFrame({"kind": ["tie"], "count": [1]}), name="f", caption="F")
+    assert full.caption == "F" and "display: none" not in full.to_html()

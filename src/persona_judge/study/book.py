@@ -251,6 +251,34 @@ def write_verdicts(site: Site, config: Mapping[str, Any]) -> Path:
     return out
 
 
+def source_version() -> str:
+    """``persona_judge 0.1.0, commit 1a2b3c4d5e6f`` (``+ local changes`` when the tree is dirty);
+    the commit is left out where the source is not a git checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = f"persona_judge {version('persona-judge')}"
+    except PackageNotFoundError:
+        text = "persona_judge"
+    root = paths.project_root()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return text
+    return f"{text}, commit {commit}" + (" + local changes" if dirty else "")
+
+
+def footer() -> str:
+    """Every page's footer: the code's version and commit, the licence, how to cite."""
+    return (f"<p>Built with {html.escape(source_version())}. Code under the MIT licence "
+            "(<code>LICENSE</code>); to cite this study and the paper it reproduces, see "
+            "<code>CITATION.cff</code> in the repository. The paper: "
+            '<a href="https://arxiv.org/abs/2506.05598">arXiv 2506.05598</a>.</p>')
+
+
 def write_build_config(site: Site, config: Mapping[str, Any]) -> Path:
     """The build's ``_config.yml``: the repository's, with this run's status bar."""
     import yaml
@@ -261,6 +289,7 @@ def write_build_config(site: Site, config: Mapping[str, Any]) -> Path:
     sphinx["recursive_update"] = True
     options = sphinx.setdefault("config", {}).setdefault("html_theme_options", {})
     options["announcement"] = announcement(config, read_provenance(site))
+    base.setdefault("html", {})["extra_footer"] = footer()
     out = site.generated_dir / "_config.yml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(base, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -103,12 +103,14 @@ class ReaderTable(Styler):
 
 def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
           formats: Mapping[str, Callable[[Any], str]] | None = None,
-          highlight: Iterable[int] | None = None, wrap: Iterable[str] = ()) -> ReaderTable:
+          highlight: Iterable[int] | None = None, wrap: Iterable[str] = (),
+          empty: str = "none in this run.") -> ReaderTable:
     """A reader's table: no index, formatted columns, stable id, chosen rows in bold.
 
     ``name`` fixes the HTML id (``T_<name>``) so re-executions produce identical HTML;
     ``highlight`` lists positional rows to set in bold (e.g. the best method); ``wrap``
-    names long-text columns that must wrap instead of widening the page.
+    names long-text columns that must wrap instead of widening the page. A table with no
+    rows shows its caption and ``empty`` (why it is empty) instead of a header-only table.
     """
     frame = frame.reset_index(drop=True)
     styler = ReaderTable(frame).hide(axis="index").set_uuid(html_id(name))
@@ -116,6 +118,8 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     styler = styler.format(precision=2, na_rep="–")
     if formats:
         styler = styler.format({k: v for k, v in formats.items() if k in frame.columns})
+    if frame.empty:
+        caption = f"{caption or 'This table'}: {empty}"
     if caption:
         styler = styler.set_caption(one_smoke_prefix(caption))
     bold = set(highlight or ())
@@ -133,8 +137,10 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
               "props": "text-align: right;" if _is_number(frame[column]) else "text-align: left;"}
              for i, column in enumerate(frame.columns) for cell in ("td", "th.col_heading")]
     # class "dataframe": the book theme's table look (borders, zebra rows, header rule)
+    hidden = [{"selector": "thead", "props": "display: none;"}] if frame.empty else []
     return styler.set_table_attributes('class="dataframe"').set_table_styles(
-        [{"selector": "", "props": "margin-bottom: 1.5em;"},  # tables of one cell stay apart
+        [*hidden,
+         {"selector": "", "props": "margin-bottom: 1.5em;"},  # tables of one cell stay apart
          {"selector": "caption",
           "props": "caption-side: top; text-align: left; font-weight: 600; color: inherit;"},
          *align])
@@ -242,7 +248,7 @@ def one_smoke_prefix(text: str) -> str:
     ``"SMOKE RUN (…, not a result). ..."``) rewritten to the one prefix ``"SMOKE RUN — "``."""
     if "smoke run" not in text.lower():
         return text
-    rest = _SMOKE_WORDING.sub(" ", text).strip(" —:-.")
+    rest = _SMOKE_WORDING.sub(" ", text).lstrip(" —:-.").rstrip(" —:-")
     return SMOKE_LABEL + rest
 
 
