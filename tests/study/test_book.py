@@ -204,7 +204,7 @@ def test_a_finished_page_has_its_number_its_run_and_its_logs_folded(tmp_path):
     pages.finish_page(path, "05_main_results", {}, {"mode": "smoke"}, {"dataset": "prism"},
                       provenance="Computed in the smoke run of X.", number="2")
     done = nbformat.read(path, as_version=4)
-    assert done.cells[0].source == "# 5.2 Main results: prism"
+    assert done.cells[0].source == "# 5.2 Main results: PRISM"
     assert "Computed in the smoke run of X." in done.cells[1].source
     assert done.cells[2].source == "What this shows."
     printed = [o["text"] for c in done.cells if c.cell_type == "code" for o in c.outputs]

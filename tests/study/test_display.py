@@ -72,7 +72,8 @@ def test_figures_are_svg_sized_for_the_column_without_a_build_date():
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.set_xlabel("small", fontsize=6)
     shell.display_formatter.format(fig)
-    assert ax.xaxis.label.get_fontsize() >= display.min_font_points(7)
+    floor = display.min_font_points(display.saved_width_inches(fig))
+    assert ax.xaxis.label.get_fontsize() >= floor > display.min_font_points(5)
     plt.close(fig)
 
 
@@ -170,7 +171,8 @@ def test_figures_stay_legible_when_the_inline_backend_registers_its_formatters_l
         ax.set_title("small", fontsize=6)
         data, _ = shell.display_formatter.format(fig)
         assert "image/svg+xml" in data
-        assert ax.title.get_fontsize() >= display.min_font_points(width)
+        assert ax.title.get_fontsize() >= display.min_font_points(display.saved_width_inches(fig))
+        assert ax.title.get_fontsize() > 6
         plt.close(fig)
 
 

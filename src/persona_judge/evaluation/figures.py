@@ -99,7 +99,7 @@ def plot_candidate_scores(candidates: pd.DataFrame, *, title: str = "",
     ax.set_xlabel("validation accuracy (%)")
     ax.set_ylabel("")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
-               ncol=min(3, 2 * len(searches) + 1), frameon=False)
+               ncol=2, frameon=False)
     if title:
         ax.set_title(title)
     _stamp(fig, smoke)

@@ -118,8 +118,10 @@ def settings_text(settings: Mapping[str, Any]) -> str:
     for key in STATUS_KEYS:
         if key in settings and key != "mode":
             value = settings[key]
-            if key == "model" and isinstance(value, str):
-                value = value.rsplit("/", 1)[-1]
+            if key in ("model", "dataset"):
+                from persona_judge.study.display import reader_name
+
+                value = reader_name(value)
             parts.append(f"{key}={value}")
     return ", ".join(parts)
 
@@ -175,7 +177,9 @@ def run_names(provenance: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
 def announcement(config: Mapping[str, Any],
                  provenance: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """The HTML of the status bar shown at the top of every page."""
-    model = html.escape(str(config.get("model", "")).rsplit("/", 1)[-1])
+    from persona_judge.study.display import reader_name
+
+    model = html.escape(reader_name(config.get("model", "")))
     data = html.escape(data_label(config))
     runs = runs_of(provenance or {})
     mixed = ""

@@ -82,6 +82,24 @@ def count(value: float | int | None) -> str:
     return "–" if _missing(value) else f"{int(value):,}"
 
 
+DATASET_NAMES = {"chatbot_arena": "Chatbot Arena", "prism": "PRISM", "all": "both datasets"}
+_MODEL = re.compile(r"^(?:.*/)?(?:Meta-)?Llama-(\d+(?:\.\d+)?)-(\d+B)-Instruct(?:-Turbo)?$",
+                    re.IGNORECASE)
+
+
+def reader_name(value: Any) -> str:
+    """A setting as a reader names it: ``chatbot_arena`` → ``Chatbot Arena``,
+    ``meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo`` → ``Llama 3.1 8B``; anything else as is
+    (a model id without its organisation)."""
+    text = str(value)
+    if text in DATASET_NAMES:
+        return DATASET_NAMES[text]
+    model = _MODEL.match(text)
+    if model:
+        return f"Llama {model[1]} {model[2]}"
+    return text.rsplit("/", 1)[-1]
+
+
 def html_id(text: str) -> str:
     """A stable HTML id from a title: ``"Main results (pooled)"`` → ``main-results-pooled``."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -160,12 +178,31 @@ def min_font_points(width_inches: float) -> float:
     return MIN_TEXT_PX * 72 * width_inches / PHONE_FIGURE_PX
 
 
+def saved_width_inches(fig: Any) -> float:
+    """The width of ``fig`` as the page gets it: an SVG cut to its tight box (with padding)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    width = re.search(rb'viewBox="[\d.\-]+ [\d.\-]+ ([\d.]+)', buffer.getvalue())
+    return float(width.group(1)) / 72 if width else fig.get_figwidth()
+
+
 def legible(fig: Any) -> Any:
-    """Raise every text of ``fig`` (labels, ticks, legends, titles) to :func:`min_font_points`."""
-    floor = min_font_points(fig.get_figwidth())
-    for text in fig.findobj(lambda artist: hasattr(artist, "get_fontsize")
-                            and hasattr(artist, "get_text")):
-        if text.get_text() and text.get_fontsize() < floor:
+    """Raise every text of ``fig`` (labels, ticks, legends, titles) to the phone floor.
+
+    The floor is :func:`min_font_points` of the width the figure is saved at (its tight box,
+    which long tick labels or a legend can make wider than the figure). Raising fonts can
+    widen that box again, so this repeats until every text clears the floor.
+    """
+    for _ in range(6):
+        floor = min_font_points(saved_width_inches(fig)) * 1.01
+        small = [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")
+                                        and hasattr(a, "get_text"))
+                 if t.get_text() and t.get_visible() and t.get_fontsize() < floor]
+        if not small:
+            break
+        for text in small:
             text.set_fontsize(floor)
     return fig
 

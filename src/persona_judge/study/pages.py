@@ -154,8 +154,10 @@ def provenance_cell(line: str) -> Any:
 
 
 def cell_title(title: str, cell: Mapping[str, Any]) -> str:
-    """``"Main results: prism, Llama-3.3-70B-Instruct-Turbo"`` (values, a model id's last part)."""
-    values = ", ".join(str(v).rsplit("/", 1)[-1] for v in cell.values())
+    """``"Main results: PRISM, Llama 3.3 70B"`` (the cell's values as a reader names them)."""
+    from persona_judge.study.display import reader_name
+
+    values = ", ".join(reader_name(v) for v in cell.values())
     return f"{title}: {values}" if values else title
 
 
@@ -175,7 +177,8 @@ def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
         first, _, rest = heading.source.partition("\n")
         if cell and not first.endswith(cell_title("", cell)):
             first = cell_title(first, cell)
-        full = chapter_number(chapter) + (f".{number}" if number else "")
+        full = chapter_number(chapter)
+        full += f".{number}" if full and number else ""
         heading.source = numbered_title(first, full) + ("\n" + rest if rest else "")
     if label_suffix:
         for code in nb.cells:
@@ -253,15 +256,16 @@ def placeholder_page(source: Path, target: Path, why: str,
     nb = nbformat.read(source, as_version=4)
     number = chapter_number(source.stem)
     place = target.stem.split("--", 1)[0]
-    if target.parent.name != "executed" and place.isdigit():
+    if number and target.parent.name != "executed" and place.isdigit():
         number += f".{int(place)}"
     if nb.cells and nb.cells[0].cell_type == "markdown":
         nb.cells[0].source = numbered_title(nb.cells[0].source, number)
     note = nbformat.v4.new_markdown_cell(
         "```{admonition} Not executed in this run\n:class: warning\n" + why + "\n```")
     title = nb.cells[0] if nb.cells and nb.cells[0].cell_type == "markdown" else None
-    cells = ([title] if title else []) + ([provenance_cell(provenance)] if provenance else []) \
-        + [note] + [
+    if provenance:
+        note.source = note.source.removesuffix("\n```") + f"\n\n{provenance}\n```"
+    cells = ([title] if title else []) + [note] + [
         c for c in nb.cells[1 if title else 0:] if c.cell_type == "markdown"]
     if glue_keys:
         glue = nbformat.v4.new_code_cell(

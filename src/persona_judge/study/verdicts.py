@@ -152,7 +152,10 @@ def verdict(claim: Claim, record: Mapping[str, Any] | None, page: str | None) ->
     if record.get("reference") is not None:
         text += f" vs {_fmt(record['reference'], False)}"
     if record.get("label"):
-        text += f" ({record['label']})"
+        from persona_judge.study.display import reader_name
+
+        label = " ".join(reader_name(word) for word in str(record["label"]).split())
+        text += f" ({label})"
     if record.get("smoke"):
         return Verdict(claim, SMOKE, text, page)
     if record.get("low") is None or record.get("high") is None:
