@@ -182,3 +182,24 @@ def test_long_tick_labels_that_widen_the_saved_figure_still_leave_text_legible()
     ax.barh(range(3), [1, 2, 3])
     ax.set_yticks(range(3), ["arena-user-with-a-very-long-identifier-" + str(i) for i in range(3)])
     assert _phone_px(fig) >= display.MIN_TEXT_PX
+
+
+def test_the_further_studies_figures_are_legible_on_a_phone():
+    """Chapter 07's figure grew its legend with its fonts and showed 8.1 px text on a phone."""
+    from persona_judge.analyses.figures import plot_scaling, plot_transfer
+
+    for seed in (0, 1):
+        rng = __import__("numpy").random.default_rng(seed)
+        rows = [{"method": m, "k": k, "accuracy": 50 + rng.uniform(0, 10), "ci_low": 40.0,
+                 "ci_high": 70.0} for m in ("SynthesizeMe (persona + demos)", "Memory",
+                                            "default judge") for k in (1, 2, 3, 5)]
+        fig = plot_scaling(pd.DataFrame(rows), fit_k=[1, 2, 3, 5], fit_accuracy=[50, 51, 52, 54],
+                           paper_slope=0.8, smoke=True)
+        _legible(fig)
+        judges = pd.DataFrame([{"judge": j, "method": m, "accuracy": 55.0, "ci_low": 50.0,
+                                "ci_high": 60.0}
+                               for j in ("meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                                         "meta-llama/Llama-3.2-3B-Instruct-Turbo")
+                               for m in ("default judge", "own persona",
+                                         "persona by Llama-3.3-70B-Instruct-Turbo")])
+        _legible(plot_transfer(judges, smoke=True))

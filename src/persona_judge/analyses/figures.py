@@ -22,7 +22,7 @@ COLOURS = {"SynthesizeMe (persona + demos)": "tab:blue", "Memory": "tab:green",
            "default judge": "tab:grey"}
 
 
-def _legend_below(fig: plt.Figure, *axes: plt.Axes, ncol: int = 2) -> None:
+def _legend_below(fig: plt.Figure, *axes: plt.Axes, ncol: int = 1) -> None:
     """One legend for the whole figure, below the axes (off the data); duplicates merged."""
     handles: dict[str, object] = {}
     for ax in axes:
@@ -102,7 +102,7 @@ def plot_alignment(accuracy: pd.DataFrame, attributes: pd.DataFrame, *,
     right.set_xlim(-1.05, 1.05)
     right.set_xlabel("Spearman's rho, implied vs stated")
     right.set_title("per survey quality")
-    _legend_below(fig, left, right, ncol=2)
+    _legend_below(fig, left, right)
     _stamp(fig, smoke)
     return fig
 
@@ -123,6 +123,6 @@ def plot_transfer(per_judge: pd.DataFrame, *, smoke: bool = False) -> plt.Figure
     ax.set_xticks(np.arange(len(judges)), [short_model(j) for j in judges])
     ax.set_xlabel("judge")
     ax.set_ylabel("test accuracy (%)")
-    _legend_below(fig, ax, ncol=2)
+    _legend_below(fig, ax)
     _stamp(fig, smoke)
     return fig

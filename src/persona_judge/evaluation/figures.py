@@ -99,7 +99,7 @@ def plot_candidate_scores(candidates: pd.DataFrame, *, title: str = "",
     ax.set_xlabel("validation accuracy (%)")
     ax.set_ylabel("")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
-               ncol=2, frameon=False)
+               ncol=1, frameon=False)
     if title:
         ax.set_title(title)
     _stamp(fig, smoke)
@@ -203,9 +203,9 @@ def plot_grid(table: pd.DataFrame, *, smoke: bool = False) -> plt.Figure:
         handles, labels = ax.get_legend_handles_labels()
         for label, handle in zip(labels, handles, strict=True):
             seen.setdefault(label, handle)
-    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=2, frameon=False,
+    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=1, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
-    rows = -(-len(seen) // 2)
+    rows = len(seen)
     fig.set_figheight(fig.get_figheight() + 0.3 * rows)
     fig.tight_layout(rect=(0, (0.15 + 0.3 * rows) / fig.get_figheight(), 1, 1))
     _stamp(fig, smoke)

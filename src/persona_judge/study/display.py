@@ -193,10 +193,20 @@ def legible(fig: Any) -> Any:
 
     The floor is :func:`min_font_points` of the width the figure is saved at (its tight box,
     which long tick labels or a legend can make wider than the figure). Raising fonts can
-    widen that box again, so this repeats until every text clears the floor.
+    widen that box again, so this repeats until every text clears the floor; a legend that
+    sticks out of the figure gets fewer columns first (larger text must not mean a wider
+    figure, and so a smaller one on the phone).
     """
-    for _ in range(6):
-        floor = min_font_points(saved_width_inches(fig)) * 1.01
+    for _ in range(12):
+        width = saved_width_inches(fig)
+        if width > fig.get_figwidth() + 0.3:
+            legends = [lg for lg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+                       if lg is not None and getattr(lg, "_ncols", 1) > 1]
+            if legends:
+                for legend in legends:
+                    legend.set_ncols(legend._ncols - 1)
+                continue
+        floor = min_font_points(width) * 1.01
         small = [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")
                                         and hasattr(a, "get_text"))
                  if t.get_text() and t.get_visible() and t.get_fontsize() < floor]

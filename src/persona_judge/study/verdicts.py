@@ -54,16 +54,16 @@ class Claim:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("claim_headline", "SynthesizeMe, Chatbot Arena, Llama 3.3 70B (accuracy, %)",
+    Claim("claim_headline", "SynthesizeMe accuracy, Chatbot Arena, Llama 3.3 70B (%)",
           "61.97", "paper_inside", "Table 3"),
-    Claim("claim_alignment", "Personas match their own PRISM user's survey (%, vs shuffled)",
+    Claim("claim_alignment", "Personas match their own PRISM user (%, vs shuffled)",
           "56.1 vs 47", "above_reference", "Section 6"),
-    Claim("claim_scaling", "Accuracy gained per additional preference (points)",
+    Claim("claim_scaling", "Accuracy gained per extra preference (points)",
           "+0.8", "paper_inside", "Figure 3"),
-    Claim("claim_transfer", "A 70B-written persona serves a smaller judge "
-          "(points vs its own persona)", "transfers", "not_below_zero", "Section 5"),
-    Claim("claim_reward_model", "Reward model fine-tuned with personas, Chatbot Arena "
-          "(accuracy, %)", "72.18", "paper_inside", "Table 3"),
+    Claim("claim_transfer", "70B persona on a smaller judge (points vs its own)",
+          "transfers", "not_below_zero", "Section 5"),
+    Claim("claim_reward_model", "Reward model + personas, Chatbot Arena (%)",
+          "72.18", "paper_inside", "Table 3"),
 )
 
 #: How a real run's record decides a claim: True means reproduced.
