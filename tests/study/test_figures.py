@@ -150,8 +150,8 @@ def test_legible_raises_small_text_to_the_phone_floor_for_any_width():
         assert min(_fonts(fig)) < display.min_font_points(width)  # before
         assert _phone_px(fig) >= display.MIN_TEXT_PX - 1e-9
         plt.close(fig)
-    # 9 px on a 350 px-wide phone rendering of a 5.5 in (396 pt) figure: 9 * 396 / 350 pt
-    assert display.min_font_points(5.5) == pytest.approx(10.1829, abs=1e-3)
+    # 9 px on a 330 px-wide phone rendering of a 5.5 in (396 pt) figure: 9 * 396 / 330 pt
+    assert display.min_font_points(5.5) == pytest.approx(10.8, abs=1e-3)
 
 
 def test_the_studys_own_figures_are_legible_on_a_phone_without_help():
