@@ -35,7 +35,7 @@ NOT_RUN = "not run"
 # What a page's reader never needs inline: the LLM client's run log and the results folder.
 # These printed lines move into one folded "Run details" box at the end of the page, with
 # addresses of local servers (a smoke run's stand-in, a user's own server) written out.
-_RUN_LOG = re.compile(r"^(?:SMOKE RUN \(scripted stand-in\): )?(?:LLM run|DRY RUN)\b|"
+_RUN_LOG = re.compile(r"^(?:SMOKE RUN\b[^\n]*?[).:]\s+)?(?:LLM run|DRY RUN)\b|"
                       r"^Results saved in ", re.MULTILINE)
 _LOCAL_URL = re.compile(r"https?://(?:127\.\d+\.\d+\.\d+|localhost|0\.0\.0\.0|\[::1\])"
                         r"(?::\d+)?(?:/\S*)?")
