@@ -197,7 +197,8 @@ def test_a_finished_page_has_its_number_its_run_and_its_logs_folded(tmp_path):
         "stream", name="stdout",
         text="kept line\nSMOKE RUN (scripted stand-in, not a result). LLM run -- m2 via "
              "x at http://127.0.0.1:1 (no key sent)\nLLM run -- m via OpenAI-compatible "
-             "server at http://127.0.0.1:39391 (no key sent): 3 calls\nResults saved in 4f3a9c/ under runs/.\n")]
+             "server at http://127.0.0.1:39391 (no key sent): 3 calls\n"
+             "Results saved in 4f3a9c/ under runs/.\n")]
     nb.cells = [nbformat.v4.new_markdown_cell("# Main results\n\nWhat this shows."),
                 nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}), log]
     path = tmp_path / "02--prism.ipynb"
