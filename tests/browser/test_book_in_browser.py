@@ -47,7 +47,7 @@ CLIPPED_JS = """() => Array.from(document.querySelectorAll('article table, artic
             + ' (' + e.scrollWidth + ' > ' + e.clientWidth + ' px)')"""
 LOCAL_URL = re.compile(r"https?://(?:127\.\d+\.\d+\.\d+|localhost|0\.0\.0\.0)(?::\d+)?")
 # Smoke labels: the page's banner and run line, and one per table or figure, at most.
-SMOKE_LABEL_SLACK = 4
+SMOKE_LABEL_SLACK = 6
 # Console messages that come from the theme itself, not from anything of ours.
 TOLERATED_CONSOLE = (
     "Got invalid theme mode",  # pydata-sphinx-theme, first visit with no stored theme
