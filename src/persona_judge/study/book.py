@@ -118,7 +118,9 @@ def settings_text(settings: Mapping[str, Any]) -> str:
     for key in STATUS_KEYS:
         if key in settings and key != "mode":
             value = settings[key]
-            if key in ("model", "dataset"):
+            if value is None and key == "max_users":
+                value = "all"
+            elif key in ("model", "dataset"):
                 from persona_judge.study.display import reader_name
 
                 value = reader_name(value)

@@ -155,7 +155,8 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
 
     def origin(run: ChapterRun, params: Mapping[str, Any], executed: bool) -> str:
         entry = {"run": started, "mode": config["mode"], "chapter": run.label,
-                 "settings": page_settings({**config, **params}),
+                 # what the page ran with (a placeholder: the run's settings)
+                 "settings": page_settings(params or config),
                  "status": "executed" if executed else "not executed"}
         provenance[run.page] = entry
         return provenance_line(entry)
