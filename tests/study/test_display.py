@@ -123,13 +123,13 @@ def test_boxes_are_open_admonitions_of_the_given_kind():
     assert fence.content.startswith(":class: tip\n") and "Likes short answers." in fence.content
 
 
-def test_smoke_stamp_is_one_line_under_the_figure():
+def test_smoke_stamp_is_one_line_above_the_figure():
     import matplotlib.pyplot as plt
 
     fig, _ = plt.subplots()
     display.smoke_stamp(fig, "SMOKE RUN — test")
     assert [t.get_text() for t in fig.texts] == ["SMOKE RUN — test"]
-    assert fig.texts[0].get_position()[1] == 0 and fig.texts[0].get_va() == "top"
+    assert fig.texts[0].get_position()[1] == 1 and fig.texts[0].get_va() == "bottom"
     assert fig.texts[0].get_rotation() == 0
     plt.close(fig)
 

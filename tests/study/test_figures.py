@@ -163,7 +163,7 @@ def test_the_studys_own_figures_are_legible_on_a_phone_without_help():
     assert min(_fonts(fig)) >= floor - 0.05
 
 
-def test_the_smoke_stamp_sits_below_the_axes_never_over_data():
+def test_the_smoke_stamp_sits_above_axes_and_legends_never_over_them():
     scores = pd.DataFrame({"user_id": ["u1", "u2"], "search": ["step 1"] * 2,
                            "val accuracy": [50.0, 100.0], "winner": [True, True]})
     fig = plot_candidate_scores(scores, smoke=True)
@@ -171,8 +171,13 @@ def test_the_smoke_stamp_sits_below_the_axes_never_over_data():
     stamps = [t for t in fig.texts if "SMOKE RUN" in t.get_text()]
     assert len(stamps) == 1
     box = stamps[0].get_window_extent()
-    for ax in fig.axes:
-        assert box.y1 <= ax.get_window_extent().y0 + 1, "the stamp overlaps the axes"
+    display.legible(fig)  # larger text must not move anything under the stamp
+    fig.canvas.draw()
+    box = stamps[0].get_window_extent()
+    others = [ax.get_window_extent() for ax in fig.axes] + \
+        [lg.get_window_extent() for lg in fig.legends]
+    for other in others:
+        assert box.y0 >= other.y1 - 1, "the stamp overlaps the axes or the legend"
 
 
 def test_long_tick_labels_that_widen_the_saved_figure_still_leave_text_legible():

@@ -275,8 +275,9 @@ SMOKE_STAMP = "SMOKE RUN — not a result"
 
 
 def smoke_stamp(fig: Any, text: str = SMOKE_STAMP) -> None:
-    """The smoke-run notice of a figure: one red line under everything, never over the data."""
-    fig.text(0.5, 0.0, text, ha="center", va="top", color="#8a1c1c", fontweight="bold",
+    """The smoke-run notice of a figure: one red line above everything (titles included; legends
+    sit below the axes), never over the data."""
+    fig.text(0.5, 1.0, text, ha="center", va="bottom", color="#8a1c1c", fontweight="bold",
              fontsize=min_font_points(fig.get_figwidth()) + 1, transform=fig.transFigure)
 
 
