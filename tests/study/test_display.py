@@ -66,8 +66,15 @@ def test_figures_are_svg_sized_for_the_column_without_a_build_date():
     plt.close(fig)
     assert "image/svg+xml" in data and "image/png" not in data
     assert "<dc:date>" not in data["image/svg+xml"]
-    assert fig.get_size_inches()[0] == pytest.approx(display.COLUMN_WIDTH)
-    assert plt.rcParams["xtick.labelsize"] >= 10
+    assert fig.get_size_inches()[0] == pytest.approx(display.FIGURE_WIDTH)
+    assert plt.rcParams["xtick.labelsize"] >= display.min_font_points(display.FIGURE_WIDTH)
+    # a figure drawn with small text reaches the page with text raised to the phone floor
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.set_xlabel("small", fontsize=6)
+    shell.display_formatter.format(fig)
+    floor = display.min_font_points(display.saved_width_inches(fig))
+    assert ax.xaxis.label.get_fontsize() >= floor > display.min_font_points(5)
+    plt.close(fig)
 
 
 def test_tables_use_the_book_table_look_align_numbers_and_format_stray_floats():
@@ -116,13 +123,29 @@ def test_boxes_are_open_admonitions_of_the_given_kind():
     assert fence.content.startswith(":class: tip\n") and "Likes short answers." in fence.content
 
 
-def test_smoke_stamp_writes_across_the_figure():
+def test_smoke_stamp_is_one_line_above_the_figure():
     import matplotlib.pyplot as plt
 
     fig, _ = plt.subplots()
     display.smoke_stamp(fig, "SMOKE RUN — test")
     assert [t.get_text() for t in fig.texts] == ["SMOKE RUN — test"]
+    assert fig.texts[0].get_position()[1] == 1 and fig.texts[0].get_va() == "bottom"
+    assert fig.texts[0].get_rotation() == 0
     plt.close(fig)
+
+
+@pytest.mark.parametrize("caption", [
+    "What each stage spent — SMOKE RUN (scripted stand-in)",
+    "SMOKE RUN (scripted stand-in, not a result). What each stage spent",
+    "What each stage spent — SMOKE RUN, not a result",
+    "SMOKE RUN — What each stage spent",
+])
+def test_table_captions_carry_one_smoke_prefix_whatever_the_chapter_wrote(caption):
+    frame = pd.DataFrame({"stage": ["fit"], "calls": [3]})
+    shown = display.table(frame, name="spend", caption=caption).caption
+    assert shown == "SMOKE RUN — What each stage spent"
+    assert display.table(frame, name="s", caption="What each stage spent").caption == \
+        "What each stage spent"
 
 
 def test_a_tables_plain_text_is_stable_across_runs():
@@ -131,3 +154,34 @@ def test_a_tables_plain_text_is_stable_across_runs():
     second = repr(display.table(frame.copy(), name="t", caption="Results"))
     assert first == second == "Results\nmethod  accuracy\n     a     61.97"
     assert " at 0x" not in first
+
+
+def test_figures_stay_legible_when_the_inline_backend_registers_its_formatters_later():
+    """The inline backend re-registers IPython's figure formatters at its first figure; the
+    phone floor must survive that (it did not, and figures showed 6.8 px text on a phone)."""
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
+
+    shell = InteractiveShell.instance()
+    display.setup_figures()
+    select_figure_formats(shell, {"svg"})  # what the backend does on activation
+    for width in (5.5, 7.0):
+        fig, ax = plt.subplots(figsize=(width, 3))
+        ax.set_title("small", fontsize=6)
+        data, _ = shell.display_formatter.format(fig)
+        assert "image/svg+xml" in data
+        assert ax.title.get_fontsize() >= display.min_font_points(display.saved_width_inches(fig))
+        assert ax.title.get_fontsize() > 6
+        plt.close(fig)
+
+
+def test_an_empty_table_says_why_instead_of_showing_a_bare_header():
+    frame = pd.DataFrame({"kind": [], "count": []})
+    shown = display.table(frame, name="fallbacks", caption="SMOKE RUN — Fallbacks",
+                          empty="none in this run: every request ended with a choice.")
+    assert shown.caption == "SMOKE RUN — Fallbacks: none in this run: every request ended " \
+        "with a choice."
+    assert "display: none" in shown.to_html()  # no header-only table
+    full = display.table(pd.DataFrame({"kind": ["tie"], "count": [1]}), name="f", caption="F")
+    assert full.caption == "F" and "display: none" not in full.to_html()

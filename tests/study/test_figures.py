@@ -36,9 +36,22 @@ def _fonts(fig) -> list[float]:
     return [t.get_fontsize() for t in texts]
 
 
+def _phone_px(fig) -> float:
+    """The smallest text of ``fig`` in CSS px when a 390 px phone shows it (as the page does):
+    the SVG is saved at the figure's tight box, and shown PHONE_FIGURE_PX wide."""
+    import io
+    import re
+
+    display.legible(fig)  # what every figure passes through on its way to the page
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", bbox_inches="tight")
+    width = float(re.search(r'viewBox="0 0 ([\d.]+)', svg.getvalue().decode()).group(1))
+    return min(_fonts(fig)) * display.PHONE_FIGURE_PX / width
+
+
 def _legible(fig) -> None:
-    assert fig.get_size_inches()[0] == pytest.approx(display.COLUMN_WIDTH)
-    assert min(_fonts(fig)) >= 10
+    assert fig.get_size_inches()[0] <= display.COLUMN_WIDTH
+    assert _phone_px(fig) >= display.MIN_TEXT_PX
 
 
 def _stamped(fig) -> bool:
@@ -127,3 +140,71 @@ def test_candidate_scores_star_the_winner_in_its_users_row_and_label_chance():
     assert "chance (50%)" in labels and "bootstrap reasoning winner" in labels
     assert _legend_box(fig).y1 <= ax.get_window_extent().y0  # below the axes, off the points
     assert _stamped(fig)
+
+
+def test_legible_raises_small_text_to_the_phone_floor_for_any_width():
+    for width in (display.FIGURE_WIDTH, 7.0, 12.0):
+        fig, ax = plt.subplots(figsize=(width, 3))
+        ax.set_xlabel("tiny", fontsize=5)
+        ax.legend(handles=ax.plot([0, 1], label="line"), fontsize=6)
+        assert min(_fonts(fig)) < display.min_font_points(width)  # before
+        assert _phone_px(fig) >= display.MIN_TEXT_PX - 1e-9
+        plt.close(fig)
+    # 9 px on a 330 px-wide phone rendering of a 5.5 in (396 pt) figure: 9 * 396 / 330 pt
+    assert display.min_font_points(5.5) == pytest.approx(10.8, abs=1e-3)
+
+
+def test_the_studys_own_figures_are_legible_on_a_phone_without_help():
+    scores = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "search": ["step 1"] * 3,
+                           "val accuracy": [50.0, 75.0, 100.0], "winner": [False, True, True]})
+    fig = plot_candidate_scores(scores, smoke=True)
+    assert fig.get_figwidth() == pytest.approx(display.FIGURE_WIDTH)
+    floor = display.min_font_points(fig.get_figwidth())
+    assert min(_fonts(fig)) >= floor - 0.05
+
+
+def test_the_smoke_stamp_sits_above_axes_and_legends_never_over_them():
+    scores = pd.DataFrame({"user_id": ["u1", "u2"], "search": ["step 1"] * 2,
+                           "val accuracy": [50.0, 100.0], "winner": [True, True]})
+    fig = plot_candidate_scores(scores, smoke=True)
+    fig.canvas.draw()
+    stamps = [t for t in fig.texts if "SMOKE RUN" in t.get_text()]
+    assert len(stamps) == 1
+    box = stamps[0].get_window_extent()
+    display.legible(fig)  # larger text must not move anything under the stamp
+    fig.canvas.draw()
+    box = stamps[0].get_window_extent()
+    others = [ax.get_window_extent() for ax in fig.axes] + \
+        [lg.get_window_extent() for lg in fig.legends]
+    for other in others:
+        assert box.y0 >= other.y1 - 1, "the stamp overlaps the axes or the legend"
+
+
+def test_long_tick_labels_that_widen_the_saved_figure_still_leave_text_legible():
+    """Long labels make the saved SVG wider than the figure, so a phone shrinks it more (the
+    text of chapter 02's figure showed at 6.8 px before the floor used the saved width)."""
+    fig, ax = plt.subplots(figsize=(display.FIGURE_WIDTH, 3))
+    ax.barh(range(3), [1, 2, 3])
+    ax.set_yticks(range(3), ["arena-user-with-a-very-long-identifier-" + str(i) for i in range(3)])
+    assert _phone_px(fig) >= display.MIN_TEXT_PX
+
+
+def test_the_further_studies_figures_are_legible_on_a_phone():
+    """Chapter 07's figure grew its legend with its fonts and showed 8.1 px text on a phone."""
+    from persona_judge.analyses.figures import plot_scaling, plot_transfer
+
+    for seed in (0, 1):
+        rng = __import__("numpy").random.default_rng(seed)
+        rows = [{"method": m, "k": k, "accuracy": 50 + rng.uniform(0, 10), "ci_low": 40.0,
+                 "ci_high": 70.0} for m in ("SynthesizeMe (persona + demos)", "Memory",
+                                            "default judge") for k in (1, 2, 3, 5)]
+        fig = plot_scaling(pd.DataFrame(rows), fit_k=[1, 2, 3, 5], fit_accuracy=[50, 51, 52, 54],
+                           paper_slope=0.8, smoke=True)
+        _legible(fig)
+        judges = pd.DataFrame([{"judge": j, "method": m, "accuracy": 55.0, "ci_low": 50.0,
+                                "ci_high": 60.0}
+                               for j in ("meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                                         "meta-llama/Llama-3.2-3B-Instruct-Turbo")
+                               for m in ("default judge", "own persona",
+                                         "persona by Llama-3.3-70B-Instruct-Turbo")])
+        _legible(plot_transfer(judges, smoke=True))

@@ -253,7 +253,7 @@ def test_a_grid_chapter_runs_once_per_cell_into_its_own_pages(grid_project):
     assert _outputs(written[3]).strip() == "chatbot_arena org/Small-8B 3"
     # each cell's page is titled with its values, so the table of contents tells them apart
     title = nbformat.read(written[3], as_version=4).cells[0].source.splitlines()[0]
-    assert title == "# A chapter: chatbot_arena, Small-8B"
+    assert title == "# A chapter: Chatbot Arena, Small-8B"  # as a reader names them
     # a later run of a narrower grid leaves no page of the earlier one behind
     runner.run_study(config, {"model": "org/Big-70B"})
     left = sorted(p.name for p in (grid_project / "book" / "executed" / "cells").iterdir())
@@ -300,7 +300,11 @@ def test_executed_pages_hide_plumbing_and_say_how_to_rerun(project):
     assert "remove-cell" in injected.metadata["tags"]
     body = nb.cells[-1]
     assert "hide-input" in body.metadata.get("tags", [])
-    box = nb.cells[1]
+    # under the title: the run the page comes from, the chapter's opening, then the rerun box
+    assert [c.get("id") for c in nb.cells[1:4]] == ["run-provenance", "chapter-opening",
+                                                    "rerun-this-chapter"], tags
+    assert "Computed in the smoke run of" in nb.cells[1].source and "seed=9" in nb.cells[1].source
+    box = nb.cells[3]
     assert box.cell_type == "markdown" and "Rerun this chapter" in box.source, tags
     assert "persona-judge run --only ok -p seed=9" in box.source
     assert "papermill notebooks/ok.ipynb" in box.source and "-p label chapter" in box.source

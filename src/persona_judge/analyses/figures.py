@@ -16,12 +16,13 @@ import pandas as pd
 
 from persona_judge.analyses.common import short_model
 from persona_judge.evaluation.figures import _stamp
+from persona_judge.study.display import FIGURE_WIDTH
 
 COLOURS = {"SynthesizeMe (persona + demos)": "tab:blue", "Memory": "tab:green",
            "default judge": "tab:grey"}
 
 
-def _legend_below(fig: plt.Figure, *axes: plt.Axes, ncol: int = 2) -> None:
+def _legend_below(fig: plt.Figure, *axes: plt.Axes, ncol: int = 1) -> None:
     """One legend for the whole figure, below the axes (off the data); duplicates merged."""
     handles: dict[str, object] = {}
     for ax in axes:
@@ -37,7 +38,7 @@ def plot_scaling(by_k: pd.DataFrame, *, fit_k: Sequence[float] = (),
                  ) -> plt.Figure:
     """Accuracy per k for each method (line, 95% band); the GEE fit of ``method`` dashed;
     the paper's slope drawn through the fit at the smallest k."""
-    fig, ax = plt.subplots(figsize=(7.0, 4.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 5.2), layout="constrained")
     names = [m for m in COLOURS if m in set(by_k["method"])]
     names += [m for m in dict.fromkeys(by_k["method"]) if m not in names]
     for name in names:
@@ -65,10 +66,11 @@ def plot_scaling(by_k: pd.DataFrame, *, fit_k: Sequence[float] = (),
 
 def plot_alignment(accuracy: pd.DataFrame, attributes: pd.DataFrame, *,
                    paper: dict[str, float] | None = None, smoke: bool = False) -> plt.Figure:
-    """Left: matching accuracy per condition with its CI (paper's numbers as diamonds).
-    Right: Spearman's rho per survey quality, SynthesizeMe personas vs shuffled."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 4.8), layout="constrained",
-                                      gridspec_kw={"width_ratios": [1, 1.2]})
+    """Top: matching accuracy per condition with its CI (paper's numbers as diamonds).
+    Bottom: Spearman's rho per survey quality, SynthesizeMe personas vs shuffled (stacked,
+    so the figure stays legible on a phone)."""
+    fig, (left, right) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 8.0), layout="constrained",
+                                      gridspec_kw={"height_ratios": [1, 1.6]})
     y = np.arange(len(accuracy))
     left.errorbar(accuracy["accuracy"], y,
                   xerr=[accuracy["accuracy"] - accuracy["ci_low"],
@@ -100,14 +102,14 @@ def plot_alignment(accuracy: pd.DataFrame, attributes: pd.DataFrame, *,
     right.set_xlim(-1.05, 1.05)
     right.set_xlabel("Spearman's rho, implied vs stated")
     right.set_title("per survey quality")
-    _legend_below(fig, left, right, ncol=3)
+    _legend_below(fig, left, right)
     _stamp(fig, smoke)
     return fig
 
 
 def plot_transfer(per_judge: pd.DataFrame, *, smoke: bool = False) -> plt.Figure:
     """Accuracy (95% CI) per judge and condition: no persona, own persona, others' personas."""
-    fig, ax = plt.subplots(figsize=(7.0, 4.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 5.0), layout="constrained")
     judges = list(dict.fromkeys(per_judge["judge"]))
     methods = list(dict.fromkeys(per_judge["method"]))
     offsets = np.linspace(-0.25, 0.25, max(1, len(methods)))
@@ -121,6 +123,6 @@ def plot_transfer(per_judge: pd.DataFrame, *, smoke: bool = False) -> plt.Figure
     ax.set_xticks(np.arange(len(judges)), [short_model(j) for j in judges])
     ax.set_xlabel("judge")
     ax.set_ylabel("test accuracy (%)")
-    _legend_below(fig, ax, ncol=2)
+    _legend_below(fig, ax)
     _stamp(fig, smoke)
     return fig

@@ -15,9 +15,9 @@ import pandas as pd
 import seaborn as sns
 
 from persona_judge.construction.compare import PAPER_USERS
-from persona_judge.study.display import smoke_stamp
+from persona_judge.study.display import FIGURE_WIDTH, smoke_stamp
 
-SMOKE_STAMP = "SMOKE RUN — synthetic fixtures, scripted stand-in, not a result"
+SMOKE_STAMP = "SMOKE RUN — not a result"
 COLOURS = {"users": "tab:blue", "pairs": "tab:green"}
 
 
@@ -34,7 +34,7 @@ def plot_funnel(funnel: pd.DataFrame, column: str = "users", *, smoke: bool = Fa
     sources: Sequence[str] = list(dict.fromkeys(funnel["source"])) if len(funnel) else []
     heights = [len(funnel[funnel["source"] == s]) for s in sources] or [1]
     fig, axes = plt.subplots(len(heights), 1, squeeze=False, constrained_layout=True,
-                             figsize=(7, 0.9 * len(heights) + 0.38 * sum(heights) + 0.5),
+                             figsize=(FIGURE_WIDTH, 0.9 * len(heights) + 0.38 * sum(heights) + 0.5),
                              gridspec_kw={"height_ratios": [h + 1 for h in heights]})
     paper_line = None
     for ax, source in zip(axes[:, 0], sources, strict=False):

@@ -15,23 +15,24 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-SMOKE_STAMP = "SMOKE RUN — scripted stand-in model, not a result"
+from persona_judge.study.display import FIGURE_WIDTH, smoke_stamp
 
 
 def _stamp(fig: plt.Figure, smoke: bool) -> None:
+    """A smoke run's figure says so in one line under the axes (never over the data)."""
     if smoke:
-        fig.text(0.5, 0.5, SMOKE_STAMP, ha="center", va="center", fontsize=16, color="red",
-                 alpha=0.25, rotation=20, transform=fig.transFigure)
+        smoke_stamp(fig)
 
 
 def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
                       paper: Mapping[str, float] | None = None, *, title: str = "",
                       smoke: bool = False) -> plt.Figure:
-    """Left: pooled accuracy with its CI per method (paper's number as a diamond).
-    Right: each user's accuracy per method."""
+    """Top: pooled accuracy with its CI per method (paper's number as a diamond).
+    Bottom: each user's accuracy per method (stacked, so the figure stays legible on a phone)."""
     sns.set_theme(style="whitegrid")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2),
-                                      gridspec_kw={"width_ratios": [1, 1.3]})
+    n = max(1, len(pooled))
+    fig, (left, right) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 2.0 + 0.7 * n),
+                                      sharex=True)
     methods = list(pooled["method"])
     y = range(len(methods))
     left.errorbar(pooled["accuracy"], list(y),
@@ -48,13 +49,12 @@ def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
     left.invert_yaxis()
     left.set_xlabel("accuracy (%)")
     left.set_title("pooled over users")
-    left.legend(loc="lower right", fontsize=8)
+    left.legend(loc="lower right")
     sns.stripplot(data=per_user, x="accuracy", y="method", order=methods, ax=right,
                   alpha=0.6, jitter=0.2)
     right.axvline(50, color="grey", ls="--", lw=1)
     right.set_xlabel("accuracy per user (%)")
     right.set_ylabel("")
-    right.tick_params(axis="y", labelleft=False)  # same methods, same order as on the left
     right.set_title("per user")
     fig.suptitle(title)
     fig.tight_layout()
@@ -79,7 +79,8 @@ def plot_candidate_scores(candidates: pd.DataFrame, *, title: str = "",
     searches = list(dict.fromkeys(scored["search"]))
     lane = 0.8 / max(1, len(searches))
     rng = np.random.default_rng(0)
-    fig, ax = plt.subplots(figsize=(7, 1.4 + 0.45 * max(1, len(users)) * max(1, len(searches))),
+    rows = max(1, len(users)) * max(1, len(searches))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 1.4 + 0.45 * rows),
                            constrained_layout=True)
     for k, search in enumerate(searches):
         part = scored[scored["search"] == search]
@@ -98,7 +99,7 @@ def plot_candidate_scores(candidates: pd.DataFrame, *, title: str = "",
     ax.set_xlabel("validation accuracy (%)")
     ax.set_ylabel("")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
-               ncol=min(3, 2 * len(searches) + 1), frameon=False)
+               ncol=1, frameon=False)
     if title:
         ax.set_title(title)
     _stamp(fig, smoke)
@@ -121,7 +122,7 @@ def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = N
     Sized for the book's text column (7 in); the legend sits below the axes, off the data.
     """
     methods = list(pooled["method"])
-    fig, ax = plt.subplots(figsize=(7, _figure_height(len(methods))))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, _figure_height(len(methods)) + 0.6))
     y = {m: i for i, m in enumerate(methods)}
     if per_user is not None and len(per_user):
         shown = per_user[per_user["method"].isin(y)]
@@ -146,8 +147,8 @@ def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = N
     if title:
         ax.set_title(title)
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.9 / fig.get_figheight(), 1, 1))
     _stamp(fig, smoke)
     return fig
 
@@ -166,8 +167,11 @@ def plot_grid(table: pd.DataFrame, *, smoke: bool = False) -> plt.Figure:
     judges = list(dict.fromkeys(table["judge"]))
     colours = dict(zip(judges, sns.color_palette("colorblind", len(judges)), strict=False))
     names = {"chatbot_arena": "Chatbot Arena", "prism": "PRISM"}
-    fig, axes = plt.subplots(1, len(datasets), figsize=(7, _figure_height(len(methods)) + 0.4),
-                             sharey=True, squeeze=False)
+    # one panel per dataset, stacked: side by side they would shrink below legibility on a phone
+    fig, axes = plt.subplots(len(datasets), 1, sharex=True, squeeze=False,
+                             figsize=(FIGURE_WIDTH, len(datasets) * _figure_height(len(methods))
+                                      + 1.6))
+    axes = axes.T
     y = {m: i for i, m in enumerate(methods)}
     step = 0.22
     for ax, dataset in zip(axes[0], datasets, strict=True):
@@ -191,16 +195,18 @@ def plot_grid(table: pd.DataFrame, *, smoke: bool = False) -> plt.Figure:
         ax.set_xlim(-2, 102)
         ax.set_title(names.get(dataset, dataset))
         ax.set_xlabel("accuracy (%)")
-    axes[0][0].set_yticks(range(len(methods)), methods)
-    axes[0][0].set_ylim(len(methods) - 0.5, -0.5)
+    for ax in axes[0]:
+        ax.set_yticks(range(len(methods)), methods)
+        ax.set_ylim(len(methods) - 0.5, -0.5)
     seen: dict[str, Any] = {}
     for ax in axes[0]:
         handles, labels = ax.get_legend_handles_labels()
         for label, handle in zip(labels, handles, strict=True):
             seen.setdefault(label, handle)
-    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=3, frameon=False,
+    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=1, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
-    rows = -(-len(seen) // 3)
-    fig.tight_layout(rect=(0, (0.15 + 0.25 * rows) / fig.get_figheight(), 1, 1))
+    rows = len(seen)
+    fig.set_figheight(fig.get_figheight() + 0.3 * rows)
+    fig.tight_layout(rect=(0, (0.15 + 0.3 * rows) / fig.get_figheight(), 1, 1))
     _stamp(fig, smoke)
     return fig

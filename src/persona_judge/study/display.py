@@ -5,8 +5,10 @@ percent with one decimal (66.7), intervals as ``66.7 [58.1, 74.9]``, p-values as
 ``< 0.0001`` rather than ``0.0``, dollars as ``$0.23``, counts with thousands separators
 (``250,982``). :func:`table` turns a DataFrame into a styled HTML table without the index
 noise, with a stable HTML id (so nbval records do not churn) and the best row in bold.
-:func:`setup_figures` makes every figure an SVG sized for the book's text column with
-fonts that stay at least 10 pt as shown. :func:`caption` labels a smoke run's captions,
+:func:`setup_figures` makes every figure an SVG at most :data:`FIGURE_WIDTH` inches wide whose
+smallest text stays at least :data:`MIN_TEXT_PX` pixels tall even on a phone (:func:`legible`
+enforces it on every figure a chapter shows). :func:`caption` labels a smoke run's captions
+(one prefix, :data:`SMOKE_LABEL`; :func:`table` rewrites any other smoke wording to it),
 :func:`dropdown` and :func:`boxed` put long texts (prompts, personas, reasoning) in folded or
 open boxes that wrap instead of widening the page.
 """
@@ -23,6 +25,12 @@ from pandas.io.formats.style import Styler
 
 #: Width of the book's text column in inches at 96 dpi (about 690 px at 1280 px wide).
 COLUMN_WIDTH = 7.0
+#: Width of a figure in inches: narrower than the column, so a phone shrinks it less.
+FIGURE_WIDTH = 5.5
+#: The width (CSS px) a figure is shown at on a 390 px phone (342 px measured), with margin.
+PHONE_FIGURE_PX = 330
+#: The smallest text (CSS px) a figure may show on that phone.
+MIN_TEXT_PX = 9.0
 
 
 def _missing(value: Any) -> bool:
@@ -74,6 +82,24 @@ def count(value: float | int | None) -> str:
     return "–" if _missing(value) else f"{int(value):,}"
 
 
+DATASET_NAMES = {"chatbot_arena": "Chatbot Arena", "prism": "PRISM", "all": "both datasets"}
+_MODEL = re.compile(r"^(?:.*/)?(?:Meta-)?Llama-(\d+(?:\.\d+)?)-(\d+B)-Instruct(?:-Turbo)?$",
+                    re.IGNORECASE)
+
+
+def reader_name(value: Any) -> str:
+    """A setting as a reader names it: ``chatbot_arena`` → ``Chatbot Arena``,
+    ``meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo`` → ``Llama 3.1 8B``; anything else as is
+    (a model id without its organisation)."""
+    text = str(value)
+    if text in DATASET_NAMES:
+        return DATASET_NAMES[text]
+    model = _MODEL.match(text)
+    if model:
+        return f"Llama {model[1]} {model[2]}"
+    return text.rsplit("/", 1)[-1]
+
+
 def html_id(text: str) -> str:
     """A stable HTML id from a title: ``"Main results (pooled)"`` → ``main-results-pooled``."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -95,12 +121,14 @@ class ReaderTable(Styler):
 
 def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
           formats: Mapping[str, Callable[[Any], str]] | None = None,
-          highlight: Iterable[int] | None = None, wrap: Iterable[str] = ()) -> ReaderTable:
+          highlight: Iterable[int] | None = None, wrap: Iterable[str] = (),
+          empty: str = "none in this run.") -> ReaderTable:
     """A reader's table: no index, formatted columns, stable id, chosen rows in bold.
 
     ``name`` fixes the HTML id (``T_<name>``) so re-executions produce identical HTML;
     ``highlight`` lists positional rows to set in bold (e.g. the best method); ``wrap``
-    names long-text columns that must wrap instead of widening the page.
+    names long-text columns that must wrap instead of widening the page. A table with no
+    rows shows its caption and ``empty`` (why it is empty) instead of a header-only table.
     """
     frame = frame.reset_index(drop=True)
     styler = ReaderTable(frame).hide(axis="index").set_uuid(html_id(name))
@@ -108,8 +136,10 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     styler = styler.format(precision=2, na_rep="–")
     if formats:
         styler = styler.format({k: v for k, v in formats.items() if k in frame.columns})
+    if frame.empty:
+        caption = f"{caption or 'This table'}: {empty}"
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(one_smoke_prefix(caption))
     bold = set(highlight or ())
     if bold:
         styler = styler.apply(
@@ -125,8 +155,10 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
               "props": "text-align: right;" if _is_number(frame[column]) else "text-align: left;"}
              for i, column in enumerate(frame.columns) for cell in ("td", "th.col_heading")]
     # class "dataframe": the book theme's table look (borders, zebra rows, header rule)
+    hidden = [{"selector": "thead", "props": "display: none;"}] if frame.empty else []
     return styler.set_table_attributes('class="dataframe"').set_table_styles(
-        [{"selector": "", "props": "margin-bottom: 1.5em;"},  # tables of one cell stay apart
+        [*hidden,
+         {"selector": "", "props": "margin-bottom: 1.5em;"},  # tables of one cell stay apart
          {"selector": "caption",
           "props": "caption-side: top; text-align: left; font-weight: 600; color: inherit;"},
          *align])
@@ -136,36 +168,136 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+def min_font_points(width_inches: float) -> float:
+    """The smallest font (points) that a figure this wide keeps ≥ MIN_TEXT_PX on a phone.
+
+    An SVG from matplotlib measures in points (72 per inch) and is scaled to
+    ``PHONE_FIGURE_PX`` on a phone, so a font of f points shows as
+    ``f * PHONE_FIGURE_PX / (72 * width)`` pixels.
+    """
+    return MIN_TEXT_PX * 72 * width_inches / PHONE_FIGURE_PX
+
+
+def saved_width_inches(fig: Any) -> float:
+    """The width of ``fig`` as the page gets it: an SVG cut to its tight box (with padding)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    width = re.search(rb'viewBox="[\d.\-]+ [\d.\-]+ ([\d.]+)', buffer.getvalue())
+    return float(width.group(1)) / 72 if width else fig.get_figwidth()
+
+
+def legible(fig: Any) -> Any:
+    """Raise every text of ``fig`` (labels, ticks, legends, titles) to the phone floor.
+
+    The floor is :func:`min_font_points` of the width the figure is saved at (its tight box,
+    which long tick labels or a legend can make wider than the figure). Raising fonts can
+    widen that box again, so this repeats until every text clears the floor; a legend that
+    sticks out of the figure gets fewer columns first (larger text must not mean a wider
+    figure, and so a smaller one on the phone).
+    """
+    for _ in range(12):
+        width = saved_width_inches(fig)
+        if width > fig.get_figwidth() + 0.3:
+            legends = [lg for lg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+                       if lg is not None and getattr(lg, "_ncols", 1) > 1]
+            if legends:
+                for legend in legends:
+                    legend.set_ncols(legend._ncols - 1)
+                continue
+        floor = min_font_points(width) * 1.01
+        small = [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")
+                                        and hasattr(a, "get_text"))
+                 if t.get_text() and t.get_visible() and t.get_fontsize() < floor]
+        if not small:
+            break
+        for text in small:
+            text.set_fontsize(floor)
+    return fig
+
+
 def setup_figures() -> None:
-    """SVG figures sized for the text column, fonts ≥ 10 pt as shown, stable SVG ids."""
+    """SVG figures, narrower than the column, legible on a phone, with stable SVG ids.
+
+    Every figure a chapter shows passes through :func:`legible` on its way to the page.
+    """
     import matplotlib as mpl
     import seaborn as sns
     from matplotlib_inline.backend_inline import set_matplotlib_formats
 
     set_matplotlib_formats("svg", metadata={"Date": None})  # no build date in the SVG
     sns.set_theme(style="whitegrid", context="notebook")
+    base = round(min_font_points(FIGURE_WIDTH) + 0.05, 1)
     mpl.rcParams.update({
-        "figure.figsize": (COLUMN_WIDTH, 3.6),
-        "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-        "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10,
-        "figure.titlesize": 12,
+        "figure.figsize": (FIGURE_WIDTH, 3.6),
+        "font.size": base + 1, "axes.titlesize": base + 1, "axes.labelsize": base + 0.5,
+        "xtick.labelsize": base, "ytick.labelsize": base, "legend.fontsize": base,
+        "legend.title_fontsize": base, "figure.titlesize": base + 1,
         "svg.hashsalt": "persona-judge",  # deterministic ids inside the SVG
         "svg.fonttype": "path",
     })
+    _print_legibly()
 
 
-def smoke_stamp(fig: Any, text: str = "SMOKE RUN — not a result") -> None:
-    """Write a large, faded, slanted smoke-run notice across a figure (never mistaken for data)."""
-    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=16, color="red", alpha=0.25,
-             rotation=15, transform=fig.transFigure)
+def _print_legibly() -> None:
+    """Route every figure IPython prints through :func:`legible`.
+
+    IPython's figure formatters call ``IPython.core.pylabtools.print_figure``; the inline
+    backend registers them anew when it is first activated (lazily, at the first figure), so
+    the function is wrapped where they look it up, and the formatter already registered (if
+    any) is re-pointed at it.
+    """
+    try:
+        from IPython.core import pylabtools
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        return
+    if not getattr(pylabtools.print_figure, "_legible", False):
+        plain = pylabtools.print_figure
+
+        def print_legible(fig: Any, *args: Any, **kwargs: Any) -> Any:
+            return plain(legible(fig), *args, **kwargs)
+
+        print_legible._legible = True  # type: ignore[attr-defined]
+        pylabtools.print_figure = print_legible
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/svg+xml"].for_type(
+            Figure, lambda fig: pylabtools.print_figure(fig, fmt="svg",
+                                                        metadata={"Date": None}))
 
 
 SMOKE_LABEL = "SMOKE RUN — "
+SMOKE_STAMP = "SMOKE RUN — not a result"
+
+
+def smoke_stamp(fig: Any, text: str = SMOKE_STAMP) -> None:
+    """The smoke-run notice of a figure: one red line above everything (titles included; legends
+    sit below the axes), never over the data."""
+    fig.text(0.5, 1.0, text, ha="center", va="bottom", color="#8a1c1c", fontweight="bold",
+             fontsize=min_font_points(fig.get_figwidth()) + 1, transform=fig.transFigure)
+
+
+_SMOKE_WORDING = re.compile(
+    r"\s*(?:[—-]\s*)?\(?\bSMOKE RUN\b[^.)—:]*[.):—]?\s*(?:not a result\.?)?\)?\s*[—:]?\s*",
+    re.IGNORECASE)
 
 
 def caption(text: str, *, smoke: bool) -> str:
     """A table or figure caption; a smoke run's says so first (``"SMOKE RUN — ..."``)."""
     return (SMOKE_LABEL if smoke else "") + text
+
+
+def one_smoke_prefix(text: str) -> str:
+    """A caption with any smoke wording (``"... — SMOKE RUN (scripted stand-in)"``,
+    ``"SMOKE RUN (…, not a result). ..."``) rewritten to the one prefix ``"SMOKE RUN — "``."""
+    if "smoke run" not in text.lower():
+        return text
+    rest = _SMOKE_WORDING.sub(" ", text).lstrip(" —:-.").rstrip(" —:-")
+    return SMOKE_LABEL + rest
 
 
 def _fence(body: str, char: str, minimum: int) -> str:

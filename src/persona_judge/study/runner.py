@@ -20,6 +20,7 @@ The outputs of record for nbval are smoke-run copies of the executed chapters in
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,14 @@ from typing import Any
 
 from persona_judge import paths
 from persona_judge.study import pages
-from persona_judge.study.book import Site, build_book, write_status
+from persona_judge.study.book import (
+    Site,
+    build_book,
+    page_settings,
+    provenance_line,
+    record_provenance,
+    write_status,
+)
 from persona_judge.study.config import (
     Chapter,
     ChapterRun,
@@ -162,6 +170,19 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     ran: list[str] = []
     skipped: dict[str, str] = {}
     written: list[Path] = []
+    # every page records the run it came from (its time and settings): pages of earlier
+    # runs stay in the book, and the book shows when they differ
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    provenance: dict[str, dict[str, Any]] = {}
+
+    def origin(run: ChapterRun, params: Mapping[str, Any], executed: bool) -> str:
+        entry = {"run": started, "mode": config["mode"], "chapter": run.label,
+                 # what the page ran with (a placeholder: the run's settings)
+                 "settings": page_settings(params or config),
+                 "status": "executed" if executed else "not executed"}
+        provenance[run.page] = entry
+        return provenance_line(entry)
+
     for name in dict.fromkeys(r.name for r in runs if r.chapter.grid):
         # a grid chapter's pages are this run's cells only: no page of an earlier grid stays
         shutil.rmtree(site.executed_dir / name, ignore_errors=True)
@@ -171,7 +192,8 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
         if run.chapter.needs_llm and not have_llm:
             print(f"[{i}/{len(runs)}] {run.label}: skipped (needs an LLM endpoint)", flush=True)
             pages.placeholder_page(run.chapter.source, target, NO_ENDPOINT,
-                                   pages.glue_keys_wanted(site.book_dir, run.page))
+                                   pages.glue_keys_wanted(site.book_dir, run.page),
+                                   origin(run, {}, executed=False))
             skipped[run.label] = "no LLM endpoint configured"
             written.append(target)
             continue
@@ -189,16 +211,20 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
                 run.chapter.source, target,
                 f"This optional chapter stopped with an expected problem:\n\n"
                 f"{str(failure).splitlines()[0]}",
-                pages.glue_keys_wanted(site.book_dir, run.page))
+                pages.glue_keys_wanted(site.book_dir, run.page),
+                origin(run, params, executed=False))
             skipped[run.label] = f"stopped: {failure.ename}"
             written.append(target)
             continue
         cell_overrides = {**run.cell, **overrides} if run.cell else overrides
         pages.finish_page(target, run.name, cell_overrides, params, run.cell,
-                          label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "")
+                          label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "",
+                          provenance=origin(run, params, executed=True),
+                          number=f"{run.index + 1}" if run.chapter.grid else "")
         record_chapter_run(site, run.page, params, started)
         ran.append(run.label)
         written.append(target)
+    record_provenance(site, provenance)
     write_status(site, config, ran, skipped)
     (site.generated_dir / "run.json").write_text(
         json.dumps({k: v for k, v in config.items() if k != "notebooks"}, default=str, indent=1),
