@@ -2,7 +2,8 @@
 
 Each function takes the tables from :mod:`persona_judge.evaluation.report` or
 :mod:`persona_judge.method.tables` and returns a matplotlib figure drawn with
-seaborn; ``smoke=True`` stamps the figure "SMOKE RUN — not a result".
+seaborn; ``smoke=True`` stamps the figure "SMOKE RUN — not a result" (a string
+``smoke`` is stamped instead, e.g. a local model check's label).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import seaborn as sns
 SMOKE_STAMP = "SMOKE RUN — scripted stand-in model, not a result"
 
 
-def _stamp(fig: plt.Figure, smoke: bool) -> None:
-    if smoke:
-        fig.text(0.5, 0.5, SMOKE_STAMP, ha="center", va="center", fontsize=16, color="red",
+def _stamp(fig: plt.Figure, smoke: bool | str) -> None:
+    if smoke:  # a string is the stamp itself (e.g. a local model check's)
+        fig.text(0.5, 0.5, smoke if isinstance(smoke, str) else SMOKE_STAMP,
+                 ha="center", va="center", fontsize=16, color="red",
                  alpha=0.25, rotation=20, transform=fig.transFigure)
 
 
@@ -114,7 +116,7 @@ def _figure_height(n_rows: int) -> float:
 
 def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = None,
                          paper: Mapping[str, float] | None = None, *, title: str = "",
-                         smoke: bool = False) -> plt.Figure:
+                         smoke: bool | str = False) -> plt.Figure:
     """One setting: each method's pooled accuracy with its 95% CI (dot and bar), each user's
     accuracy (faint dots behind), and the paper's number where it has one (diamond).
 

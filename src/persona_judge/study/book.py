@@ -94,7 +94,7 @@ def data_label(config: Mapping[str, Any]) -> str:
     from persona_judge.data.benchmark import BENCHMARKS, dataset_revision
 
     mode = config.get("mode", "smoke")
-    if mode == "smoke":
+    if mode in ("smoke", "local"):
         return "synthetic fixtures"
     labels = []
     for name in BENCHMARKS:
@@ -115,6 +115,10 @@ def announcement(config: Mapping[str, Any]) -> str:
         return ('<span class="run-status-smoke"><strong>SMOKE RUN — not a result.</strong> '
                 f"Synthetic data · data: {data} · judge: a scripted stand-in in place of "
                 f"{model}</span>")
+    if config.get("mode") == "local":
+        return ('<span class="run-status-smoke"><strong>LOCAL MODEL CHECK — not a result.'
+                f"</strong> Synthetic data · data: {data} · judge: a tiny local model "
+                f"({model}) served on this machine</span>")
     return (f'<span class="run-status-real"><strong>Real run.</strong> data: {data} · '
             f"judge: {model}</span>")
 
@@ -131,6 +135,12 @@ def write_status(site: Site, config: Mapping[str, Any], ran: Sequence[str],
                 "served on this machine. The numbers show that the pipeline runs end to end; "
                 "none of them is a finding about SynthesizeMe. See {doc}`reproduce` for a "
                 "real run.\n```\n")
+    elif config["mode"] == "local":
+        head = ("```{warning}\n**This book was built from a LOCAL MODEL CHECK.** Every "
+                "chapter ran on synthetic fixture data, and the LLM chapters on a tiny model "
+                "served on this machine (`make real-check`). The numbers show that a real "
+                "model drives the pipeline end to end; none of them is a finding about "
+                "SynthesizeMe.\n```\n")
     else:
         head = "```{note}\nThis book was built from a **real run**.\n```\n"
     details = [f"Built {when} with {_settings_text(config)}; data: {data_label(config)}.", "",
