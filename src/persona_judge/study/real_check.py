@@ -101,8 +101,8 @@ def schema_verdicts(cache: Path) -> tuple[int, int]:
         rows = db.execute("SELECT request_json, text FROM completions").fetchall()
     asked = parsed = 0
     for request_json, text in rows:
-        if json.loads(request_json).get("structured", "off") == "off":
-            continue
+        if "response_format" not in json.loads(request_json).get("params", {}):
+            continue  # free text (persona, preflight-free chat): no schema was asked for
         asked += 1
         parsed += parse_judgment(text).choice is not None
     return asked, parsed
@@ -316,12 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip", action="append", default=[], choices=("fit", "chapter"),
                         help="leave out a step (for a quicker look)")
     args = parser.parse_args(argv)
-    missing = ls.build_prerequisites()
+    missing, binary = ls.build_prerequisites(), ls.server_binary_path()
+    if missing and not binary.is_file():  # before any download
+        print(f"REAL CHECK NOT RUN: cannot build llama-server here: {', '.join(missing)} not "
+              "found (apt-get install cmake g++).")
+        return EXIT_UNAVAILABLE
     if args.can_run:
-        binary = ls.server_binary_path()
-        if missing and not binary.is_file():
-            print(f"real-check cannot run here: {', '.join(missing)} not found")
-            return EXIT_UNAVAILABLE
         print("real-check can run here" + (f" (cached server {binary})" if binary.is_file()
                                            else " (the server will be built first)"))
         return 0
