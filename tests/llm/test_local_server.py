@@ -146,7 +146,11 @@ def test_a_server_that_ignores_sigterm_is_killed_and_gone(fake_binary, tmp_path,
     server = ls.LlamaServer(fake_binary, tmp_path / "model.gguf", grace=0.5).start()
     pid = server.pid
     started = time.monotonic()
-    assert server.stop() == "SIGKILL"
+    try:
+        assert server.stop() == "SIGKILL"
+    finally:  # a broken stop() must not leave the test's process behind
+        if ls.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
     assert server.process.returncode == -signal.SIGKILL
     assert not ls.pid_alive(pid)
     assert time.monotonic() - started >= 0.5  # SIGTERM had its grace period first
