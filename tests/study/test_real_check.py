@@ -44,24 +44,35 @@ def test_a_warm_summary_reads_zero_calls_and_no_preflight():
         real_check.parse_summary("Traceback: it broke")
 
 
-@pytest.mark.parametrize(("texts", "expected"), [
-    (['{"reasoning": "short", "preferred": "A"}', '{"reasoning": "x", "preferred": "B"}',
-      '{"reasoning": "cut off at max_tok'], (3, 2)),
-    (['{"preferred": "B", "reasoning": ""}', "Neither, really."], (2, 1)),
+@pytest.mark.parametrize(("answers", "expected"), [
+    ([('{"reasoning": "short", "preferred": "A"}', "stop"),
+      ('{"reasoning": "x", "preferred": "B"}', "stop"),
+      ('{"reasoning": "cut off at max_tok', "length")], (3, 2, 0)),
+    ([('{"preferred": "B", "reasoning": ""}', "stop"), ("Neither, really.", "stop")],
+     (2, 1, 1)),
 ])
-def test_schema_verdicts_counts_only_schema_requests_and_parses_them(tmp_path, texts, expected):
+def test_schema_verdicts_counts_only_schema_requests_and_parses_them(tmp_path, answers,
+                                                                     expected):
     cache_path = tmp_path / "c.sqlite"
     cache = ResponseCache(cache_path)
-    for i, text in enumerate(texts):
+    for i, (text, finish) in enumerate(answers):
         request = _request(i, "json_schema")
         cache.put(request_key(request, backend="b", model="m"), request, backend="b",
-                  model="m", text=text, prompt_tokens=5, completion_tokens=5)
+                  model="m", text=text, prompt_tokens=5, completion_tokens=5,
+                  finish_reason=finish)
     free = _request(99, "off")  # a free-text answer (a persona) is no verdict
     cache.put(request_key(free, backend="b", model="m"), free, backend="b", model="m",
               text="A persona that names no reply.", prompt_tokens=5, completion_tokens=5)
     cache.close()
     assert real_check.schema_verdicts(cache_path) == expected
-    assert real_check.cache_rows(cache_path) == len(texts) + 1
+    assert real_check.cache_rows(cache_path) == len(answers) + 1
+    report = real_check.Report()
+    if expected[2]:  # a finished answer that does not parse: the structured path broke
+        with pytest.raises(real_check.CheckFailed, match="1 finished but unparseable"):
+            real_check.check_verdicts(cache_path, "fit", report)
+    else:
+        real_check.check_verdicts(cache_path, "fit", report)
+        assert report.facts["fit_schema_verdicts"]["unparsed_share"] == round(1 / 3, 3)
     assert real_check.cache_rows(tmp_path / "absent.sqlite") == 0
 
 

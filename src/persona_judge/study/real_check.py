@@ -42,9 +42,10 @@ from persona_judge.llm import local_server as ls
 
 MODEL = "SmolLM2-135M-Instruct"
 EXIT_FAILED, EXIT_UNAVAILABLE = 1, 3
-# A 135M model under a grammar still runs out of max_tokens now and then; more than this
-# share of schema-requested verdicts failing to parse means the structured path broke.
-MAX_UNPARSED_SHARE = 0.25
+# Under a JSON-schema grammar every answer that *finishes* parses; a 135M model still
+# rambles in "reasoning" until max_tokens now and then (measured: 7 % of the fit's, 16 % of
+# chapter 05's answers, all cut at max_tokens). More than this share means the path broke.
+MAX_UNPARSED_SHARE = 0.4
 TIMEOUT = 900  # seconds per answer: two cores shared with other work can be very slow
 PROBE_PAIRS = (
     ("Name a fruit.", "Apple.", "I cannot answer that."),
@@ -93,19 +94,41 @@ def cache_rows(cache: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
 
 
-def schema_verdicts(cache: Path) -> tuple[int, int]:
-    """(schema-requested judge answers in the cache, how many of them parse)."""
+def schema_verdicts(cache: Path) -> tuple[int, int, int]:
+    """Schema-requested judge answers in the cache: (asked, parsed, finished yet unparsed).
+
+    "Finished" is ``finish_reason == "stop"``: the model ended the answer itself, so a
+    grammar-constrained answer must parse; one cut at ``max_tokens`` need not.
+    """
     from persona_judge.llm import parse_judgment
 
     with sqlite3.connect(f"file:{cache}?mode=ro", uri=True, timeout=30) as db:
-        rows = db.execute("SELECT request_json, text FROM completions").fetchall()
-    asked = parsed = 0
-    for request_json, text in rows:
+        rows = db.execute("SELECT request_json, text, finish_reason FROM completions").fetchall()
+    asked = parsed = broken = 0
+    for request_json, text, finish_reason in rows:
         if "response_format" not in json.loads(request_json).get("params", {}):
-            continue  # free text (persona, preflight-free chat): no schema was asked for
+            continue  # free text (a persona, a trace): no schema was asked for
         asked += 1
-        parsed += parse_judgment(text).choice is not None
-    return asked, parsed
+        ok = parse_judgment(text).choice is not None
+        parsed += ok
+        broken += (not ok) and finish_reason == "stop"
+    return asked, parsed, broken
+
+
+def check_verdicts(cache: Path, what: str, report: Report) -> None:
+    """Every finished schema answer parses; the share that did not parse is bounded."""
+    asked, parsed, broken = schema_verdicts(cache)
+    share = 1 - parsed / asked if asked else 1.0
+    report.facts[f"{what}_schema_verdicts"] = {"asked": asked, "parsed": parsed,
+                                               "finished_unparsed": broken,
+                                               "unparsed_share": round(share, 3)}
+    report.check(asked > 0 and broken == 0,
+                 f"{what}: every schema-requested answer the model finished parses",
+                 f"{asked} asked, {broken} finished but unparseable")
+    report.check(share <= MAX_UNPARSED_SHARE,
+                 f"{what}: schema-requested answers that did not parse <= "
+                 f"{MAX_UNPARSED_SHARE:.0%}", f"{asked - parsed} of {asked} ({share:.1%}), "
+                 "cut at max_tokens")
 
 
 def _env(server: ls.LlamaServer) -> dict[str, str]:
@@ -235,13 +258,7 @@ def step_fit(server: ls.LlamaServer, work: Path, report: Report) -> None:
     report.check(len(artifacts) >= 1 and all((a.parent / "persona.txt").is_file()
                                              for a in artifacts),
                  "the fit wrote each user's artifact and persona", f"{len(artifacts)} user(s)")
-    asked, parsed = schema_verdicts(cache)
-    share = 1 - parsed / asked if asked else 1.0
-    report.facts["fit_schema_verdicts"] = {"asked": asked, "parsed": parsed,
-                                           "unparsed_share": round(share, 3)}
-    report.check(asked > 0 and share <= MAX_UNPARSED_SHARE,
-                 f"schema-requested verdicts that did not parse <= {MAX_UNPARSED_SHARE:.0%}",
-                 f"{asked - parsed} of {asked} ({share:.1%})")
+    check_verdicts(cache, "fit", report)
 
     before = server.metrics()
     status, output, seconds = run_fit(cmd, env, work / "fit-warm.log")
@@ -274,7 +291,12 @@ def step_chapter(server: ls.LlamaServer, work: Path, report: Report) -> None:
     report.facts["chapter05_wall_seconds"] = round(seconds, 1)
     report.check(status == 0, "chapter 05 ran in local mode against the real server",
                  f"status {status}; see {work / 'chapter05.log'}")
-    pages = list((site / "book" / "executed").rglob("05_main_results*.ipynb"))
+    check_chapter_pages(site, work, report)
+
+
+def check_chapter_pages(site: Path, work: Path, report: Report) -> None:
+    """The chapter's page, the book's status and the cache of a local-mode run."""
+    pages = sorted((site / "book" / "executed" / "05_main_results").glob("*.ipynb"))
     report.check(len(pages) == 1, "the runner wrote one page for the setting", str(pages))
     text = pages[0].read_text(encoding="utf-8")
     status_md = (site / "book" / "generated" / "run_status.md").read_text(encoding="utf-8")
@@ -294,6 +316,7 @@ def step_chapter(server: ls.LlamaServer, work: Path, report: Report) -> None:
     cache = work / "data" / "cache" / "llm-local.sqlite"
     report.check(cache_rows(cache) > 0, "the chapter's answers are in the local-mode cache",
                  f"{cache_rows(cache)} answers in {cache.name}")
+    check_verdicts(cache, "chapter 05", report)
 
 
 def speeds(server: ls.LlamaServer, report: Report) -> None:
@@ -361,10 +384,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             step_fit(server, work, report)
         if "chapter" not in args.skip:
             step_chapter(server, work, report)
-        speeds(server, report)
     except (CheckFailed, ls.LocalServerError) as err:
         failure = err
     finally:
+        if "server_pid" in report.facts and server.process.poll() is None:
+            try:
+                speeds(server, report)
+            except OSError as err:  # the speeds are a report, not a property
+                print(f"could not read the server's metrics: {err}")
         print("\n[4/4] stopping llama-server by its PID", flush=True)
         how = server.stop()
         report.facts["server_stopped_by"] = how
