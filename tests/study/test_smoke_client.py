@@ -53,7 +53,7 @@ def test_a_bad_llm_setting_names_itself():
         notebook.open_llm("smoke", "m", timout=3)
     with pytest.raises(SettingsError, match="max_retries must be int"):
         notebook.open_llm("smoke", "m", max_retries="many")
-    with pytest.raises(SettingsError, match="mode must be 'real' or 'smoke'"):
+    with pytest.raises(SettingsError, match="mode must be 'real', 'smoke' or 'local'"):
         notebook.open_llm("fake", "m")
 
 

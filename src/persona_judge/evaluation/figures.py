@@ -2,7 +2,8 @@
 
 Each function takes the tables from :mod:`persona_judge.evaluation.report` or
 :mod:`persona_judge.method.tables` and returns a matplotlib figure drawn with
-seaborn; ``smoke=True`` stamps the figure "SMOKE RUN — not a result".
+seaborn; ``smoke=True`` stamps the figure "SMOKE RUN — not a result" (a string
+``smoke`` is stamped instead, e.g. a local model check's label).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import seaborn as sns
 from persona_judge.study.display import FIGURE_WIDTH, smoke_stamp
 
 
-def _stamp(fig: plt.Figure, smoke: bool) -> None:
-    """A smoke run's figure says so in one line under the axes (never over the data)."""
+def _stamp(fig: plt.Figure, smoke: bool | str) -> None:
+    """A smoke run's figure says so in one line above the axes (never over the data); a
+    string is the stamp itself (e.g. a local model check's)."""
     if smoke:
-        smoke_stamp(fig)
+        if isinstance(smoke, str):
+            smoke_stamp(fig, smoke)
+        else:
+            smoke_stamp(fig)
 
 
 def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
@@ -115,7 +120,7 @@ def _figure_height(n_rows: int) -> float:
 
 def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = None,
                          paper: Mapping[str, float] | None = None, *, title: str = "",
-                         smoke: bool = False) -> plt.Figure:
+                         smoke: bool | str = False) -> plt.Figure:
     """One setting: each method's pooled accuracy with its 95% CI (dot and bar), each user's
     accuracy (faint dots behind), and the paper's number where it has one (diamond).
 

@@ -230,8 +230,9 @@ def uses_survey(dataset: str) -> bool:
 
 def user_limit(mode: str, max_users: int | None, smoke_max_users: int | None) -> int | None:
     """The users a results cell takes: ``max_users``, capped by ``smoke_max_users`` in smoke
-    runs (the six-cell smoke grid runs three times in the tests; real runs ignore the cap)."""
-    if mode != "smoke" or smoke_max_users is None:
+    runs and local model checks (the six-cell smoke grid runs three times in the tests; real
+    runs ignore the cap)."""
+    if mode not in ("smoke", "local") or smoke_max_users is None:
         return max_users
     return smoke_max_users if max_users is None else min(max_users, smoke_max_users)
 

@@ -94,7 +94,7 @@ def data_label(config: Mapping[str, Any]) -> str:
     from persona_judge.data.benchmark import BENCHMARKS, dataset_revision
 
     mode = config.get("mode", "smoke")
-    if mode == "smoke":
+    if mode in ("smoke", "local"):
         return "synthetic fixtures"
     labels = []
     for name in BENCHMARKS:
@@ -130,7 +130,7 @@ def settings_text(settings: Mapping[str, Any]) -> str:
 
 def provenance_line(entry: Mapping[str, Any]) -> str:
     """One sentence naming the run a page comes from: its mode, time and settings."""
-    kind = "smoke run" if entry.get("mode") == "smoke" else "real run"
+    kind = {"smoke": "smoke run", "local": "local model check"}.get(entry.get("mode"), "real run")
     verb = "Computed in" if entry.get("status", "executed") == "executed" else "Not executed in"
     settings = settings_text(entry.get("settings", {}))
     return (f"{verb} the {kind} of {_when(entry['run'])}"
@@ -193,6 +193,10 @@ def announcement(config: Mapping[str, Any],
     if config.get("mode") == "smoke":
         return ('<span class="run-status-smoke"><strong>SMOKE RUN — not a result.</strong> '
                 f"Synthetic data, scripted stand-in judge{mixed}</span>")
+    if config.get("mode") == "local":
+        return ('<span class="run-status-smoke"><strong>LOCAL MODEL CHECK — not a result.'
+                f"</strong> Synthetic data · judge: a tiny local model ({model}) served on "
+                f"this machine{mixed}</span>")
     return (f'<span class="run-status-real"><strong>Real run.</strong> data: {data} · '
             f"judge: {model}{mixed}</span>")
 
@@ -212,6 +216,12 @@ def write_status(site: Site, config: Mapping[str, Any], ran: Sequence[str],
                 "served on this machine. The numbers show that the pipeline runs end to end; "
                 "none of them is a finding about SynthesizeMe. See {doc}`reproduce` for a "
                 "real run.\n```\n")
+    elif config["mode"] == "local":
+        head = ("```{warning}\n**This book was built from a LOCAL MODEL CHECK.** Every "
+                "chapter ran on synthetic fixture data, and the LLM chapters on a tiny model "
+                "served on this machine (`make real-check`). The numbers show that a real "
+                "model drives the pipeline end to end; none of them is a finding about "
+                "SynthesizeMe.\n```\n")
     else:
         head = "```{note}\nThis book was built from a **real run**.\n```\n"
     if len(runs) > 1:

@@ -29,7 +29,7 @@ from typing import Any
 from persona_judge import paths
 from persona_judge.errors import PersonaJudgeError
 
-MODES = ("real", "smoke")
+MODES = ("real", "smoke", "local")  # local: fixtures judged by a local model (make real-check)
 
 
 class StudyRunError(PersonaJudgeError, RuntimeError):
@@ -116,7 +116,7 @@ def load_config(path: str | Path | None = None,
         raise StudyRunError(f"{path}: expected a mapping of settings at the top level")
     config.update(overrides or {})
     if config.get("mode") not in MODES:
-        raise StudyRunError(f"{path}: setting 'mode' must be real or smoke, "
+        raise StudyRunError(f"{path}: setting 'mode' must be real, smoke or local, "
                             f"got {config.get('mode')!r}")
     return config
 

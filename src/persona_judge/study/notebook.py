@@ -10,8 +10,11 @@ method's :func:`~persona_judge.method.smoke.smoke_responder`, or the chapter's o
 ``responder=``), with a fresh cache per kernel so a smoke notebook's printed counts
 are the same on every run (nbval relies on this), and without any API key. In
 real mode it uses the endpoint configured in the environment and the persistent
-cache under ``data/cache``. ``llm_settings`` are the client settings of
-``study.yaml`` (timeout, connect_timeout, max_retries, max_concurrency,
+cache under ``data/cache``. Local mode (``make real-check``) is a **local model check**:
+the fixture data of a smoke run, judged by the endpoint in the environment (a tiny model
+served on this machine), with its own cache ``data/cache/llm-local.sqlite``; its numbers
+say that a real model drives the code, nothing about SynthesizeMe. ``llm_settings`` are
+the client settings of ``study.yaml`` (timeout, connect_timeout, max_retries, max_concurrency,
 structured_output, ...; see ``persona_judge.llm.ClientConfig``); an unknown or
 bad one is a :class:`~persona_judge.errors.SettingsError` naming it.
 """
@@ -43,6 +46,12 @@ SMOKE_BANNER = (
     "{llm}. Its numbers only show that the code runs end to end; they say nothing about "
     "SynthesizeMe. See *How to reproduce* for a real run."
 )
+LOCAL_BANNER = (
+    "**LOCAL MODEL CHECK — not a result.** This page was executed on synthetic fixture data"
+    "{llm}. Its numbers only show that a real model drives the code end to end; they say "
+    "nothing about SynthesizeMe."
+)
+MODES = ("real", "smoke", "local")
 
 
 def _display_markdown(text: str) -> None:
@@ -59,10 +68,22 @@ def _display_markdown(text: str) -> None:
 
 
 def check_mode(mode: str) -> str:
-    if mode not in ("real", "smoke"):
-        raise SettingsError(f"mode must be 'real' or 'smoke', got {mode!r} (notebook parameter "
-                            "'mode')")
+    if mode not in MODES:
+        raise SettingsError(f"mode must be 'real', 'smoke' or 'local', got {mode!r} (notebook "
+                            "parameter 'mode')")
     return mode
+
+
+def data_mode(mode: str) -> str:
+    """The data a run mode reads: fixtures for ``smoke`` and ``local``, the Hub for ``real``."""
+    return "real" if check_mode(mode) == "real" else "smoke"
+
+
+def run_label(mode: str) -> str:
+    """The prefix of every caption of a run that is not a result ("" for a real run)."""
+    return {"real": "", "smoke": "SMOKE RUN (scripted stand-in, not a result). ",
+            "local": "LOCAL MODEL CHECK (a tiny local model on fixture data, not a result). "
+            }[check_mode(mode)]
 
 
 def show_mode_banner(mode: str, *, needs_llm: bool = False) -> None:
@@ -71,6 +92,9 @@ def show_mode_banner(mode: str, *, needs_llm: bool = False) -> None:
     if mode == "smoke":
         llm = " with a scripted stand-in LLM served locally" if needs_llm else ""
         _display_markdown("> " + SMOKE_BANNER.format(llm=llm))
+    elif mode == "local":
+        llm = ", judged by a tiny model served on this machine" if needs_llm else ""
+        _display_markdown("> " + LOCAL_BANNER.format(llm=llm))
     else:
         _display_markdown("*Real run: PersonalRewardBench from the Hugging Face Hub"
                           + (", judged by the configured LLM endpoint.*" if needs_llm else ".*"))
@@ -116,7 +140,7 @@ def load_benchmark_data(
     share = max_bad_row_share if max_bad_row_share is not None else \
         bad_row_share_setting(settings)
     pinned = revision if revision is not None else pinned_revision(dataset, settings)
-    report = load_benchmark(dataset, check_mode(mode), on_error="skip",  # type: ignore[arg-type]
+    report = load_benchmark(dataset, data_mode(mode), on_error="skip",  # type: ignore[arg-type]
                             revision=pinned, max_bad_row_share=share)
     users = check_user_splits(report, require=require, on_error="skip")
     return BenchmarkData(dataset, report, [users[u] for u in sorted(users)])
@@ -264,9 +288,13 @@ def open_llm(mode: str, model: str, *, cache_mode: str = "readwrite",
     responder), kept open until the kernel exits. Real: ``real_llm``, the endpoint
     from the environment and ``data/cache/llm-real.sqlite`` (``responder`` is
     ignored: a real model answers). ``llm_settings`` are client settings, e.g. the
-    chapter's ``llm_settings`` parameter from ``study.yaml``.
+    chapter's ``llm_settings`` parameter from ``study.yaml``. Local: like real, with the
+    cache ``data/cache/llm-local.sqlite`` (a tiny model's answers never mix with a real run's).
     """
-    if check_mode(mode) == "smoke":
+    if check_mode(mode) == "local":
+        return real_llm(model, cache_path=paths.cache_path("local"), cache_mode=cache_mode,
+                        **llm_settings)
+    if mode == "smoke":
         context = smoke_llm(model, cache_mode=cache_mode, responder=responder, **llm_settings)
         client = context.__enter__()
         atexit.register(context.__exit__, None, None, None)
