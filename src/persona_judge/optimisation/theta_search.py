@@ -362,6 +362,10 @@ def _score(candidates: Sequence[ThetaCandidate], users: Sequence[UserSplit],
     for cand in candidates:
         for user in users:
             persona = personas[(cand.index, user.user_id)].persona
+            if persona and getattr(client, "dry_run", False):
+                # Dry-run personas are one stand-in text; keep each candidate's judgments
+                # distinct so they are priced (a real run's personas differ).
+                persona = f"{persona} (candidate {cand.index})"
             cand.personas[user.user_id] = persona
             if persona is None:
                 cand.no_persona.append(user.user_id)
