@@ -51,6 +51,7 @@ ESTIMATORS: dict[str, str] = {
     "07_scaling_with_preferences": "persona_judge.analyses.scaling:estimate_scaling",
     "08_persona_alignment": "persona_judge.analyses.alignment:estimate_alignment",
     "09_persona_transfer": "persona_judge.analyses.transfer:estimate_transfer",
+    "11_theta_optimisation": "persona_judge.optimisation.theta_study:estimate_theta",
 }
 COUNTS = ("calls", "calls at most", "cache_hits", "prompt_tokens", "completion_tokens",
           "dollars")
