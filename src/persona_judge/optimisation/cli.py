@@ -26,7 +26,7 @@ from persona_judge.cli import (
     _positive_int,
     check_persona_instruction,
 )
-from persona_judge.errors import OutputError
+from persona_judge.errors import OutputError, SettingsError
 
 SMOKE_LABEL = ("SMOKE RUN: searched against a scripted stand-in model on this machine, not a "
                "real LLM. The Θ written only shows that the search runs.")
@@ -82,7 +82,11 @@ def _optimise_theta(args: argparse.Namespace) -> int:
     cache = Path(args.cache).expanduser() if args.cache else None
     if cache is not None or not args.smoke:
         cache = check_cache_file(cache or paths.cache_path("real"))
-    check_persona_instruction(args.start_from)
+    try:
+        check_persona_instruction(args.start_from)
+    except SettingsError as err:
+        text = str(err).removeprefix(f"--persona-instruction {args.start_from}: ")
+        raise SettingsError(f"--start-from {args.start_from}: {text}") from None
     budget = ThetaBudget(args.max_candidates, args.rounds, args.max_calls)
     config = SynthesizeMeConfig(n_candidates=args.n_candidates, seed=args.seed,
                                 persona_instruction=args.start_from, components=("persona",))
