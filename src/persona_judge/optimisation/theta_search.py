@@ -64,6 +64,7 @@ from persona_judge.data.records import UserSplit
 from persona_judge.errors import PersonaJudgeError, SettingsError
 from persona_judge.evaluation.predict import fit_concurrently
 from persona_judge.llm import ChatRequest
+from persona_judge.llm.client import DRY_RUN_TEXT
 from persona_judge.method.bootstrap import BootstrapResult
 from persona_judge.method.judge import ORDERS, correct_letter, judge_request
 from persona_judge.method.persona import synthesize_persona
@@ -362,7 +363,7 @@ def _score(candidates: Sequence[ThetaCandidate], users: Sequence[UserSplit],
     for cand in candidates:
         for user in users:
             persona = personas[(cand.index, user.user_id)].persona
-            if persona and getattr(client, "dry_run", False):
+            if persona and getattr(client, "dry_run", False) and DRY_RUN_TEXT in persona:
                 # Dry-run personas are one stand-in text; keep each candidate's judgments
                 # distinct so they are priced (a real run's personas differ).
                 persona = f"{persona} (candidate {cand.index})"
@@ -460,8 +461,9 @@ def optimise_theta(users: Sequence[UserSplit], client: Any,
                                                                   f"{round_index}")
         for (tip, request), reply in zip(requests, replies, strict=True):
             text = reply.text if not reply.error else None
-            if getattr(client, "dry_run", False):
-                # A dry run gets no text: a distinct stand-in per proposal prices its scoring.
+            if getattr(client, "dry_run", False) and not getattr(reply, "cached", False):
+                # A dry run gets no text (unless the cache holds the proposal): a distinct
+                # stand-in per proposal prices its scoring.
                 text = (f"{reply.text} Stand-in for proposal {request.sample_index} of the dry "
                         "run; nothing was sent.")
             instruction = clean_instruction(text)

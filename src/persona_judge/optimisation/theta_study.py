@@ -53,6 +53,7 @@ from persona_judge.data.records import UserSplit
 from persona_judge.errors import SettingsError
 from persona_judge.evaluation.report import comparisons_table, pooled_accuracy
 from persona_judge.evaluation.stats import DEFAULT_RESAMPLES
+from persona_judge.llm.client import DRY_RUN_TEXT
 from persona_judge.method.artifact import COMPONENTS
 from persona_judge.method.judge import ORDERS, correct_letter
 from persona_judge.method.synthesizeme import SynthesizeMeConfig
@@ -278,7 +279,7 @@ def compare_thetas(users: ThetaUsers, clients: Mapping[str, Any], config: Synthe
                                                f"({short_model(model)}, {dataset})")
                 for user in fittable.values():
                     state = artifacts[user.user_id].with_components(design.components)
-                    if getattr(client, "dry_run", False) and state.persona:
+                    if getattr(client, "dry_run", False) and DRY_RUN_TEXT in (state.persona or ""):
                         # Dry-run personas are one stand-in text; keep each Θ's judgments
                         # distinct so they are priced (a real run's personas differ).
                         state = replace(state, persona=f"{state.persona} ({label})")
