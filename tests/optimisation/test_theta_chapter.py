@@ -157,3 +157,13 @@ def test_statistics_are_per_dataset_and_judge_and_resample_users(seed: int) -> N
     a = group[group["method"] == ts.OPTIMISED]["correct"].mean()
     b = group[group["method"] == ts.OURS]["correct"].mean()
     assert row["difference"] == pytest.approx(100 * (a - b))
+
+
+def test_persona_judge_estimate_prices_chapter_11_from_study_yaml(capsys) -> None:
+    from persona_judge.cli import main
+
+    assert main(["estimate", "--only", "11_theta_optimisation", "-p", "mode=smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert "not estimated" not in printed
+    assert "optimise Θ on training users" in printed and "chatbot_arena: judge test pairs" \
+        in printed

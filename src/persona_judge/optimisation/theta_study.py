@@ -73,7 +73,9 @@ DESIGN_DEFAULTS: dict[str, Any] = {
     "optimise_dataset": "prism", "eval_datasets": ["prism", "chatbot_arena"],
     "train_users": 20, "eval_users": 40, "max_candidates": 8, "rounds": 2,
     "max_calls": None, "judges": SMALL_JUDGES, "components": ["persona"],
-    "compare_released": True}
+    "compare_released": True,
+    # the notebook's smoke_design: an estimate of a smoke run gets it too
+    "smoke_design": {"train_users": 3, "eval_users": 3, "max_candidates": 3, "rounds": 2}}
 #: The instruction a smoke run serves as "released" (synthetic: never the paper's text).
 SMOKE_RELEASED_INSTRUCTION = (
     "[Smoke stand-in for the released instruction, served from this machine] Describe the "
@@ -115,7 +117,7 @@ class ThetaDesign:
 
 def design_from_settings(settings: Mapping[str, Any]) -> ThetaDesign:
     """The design a chapter's settings ask for (smoke runs: ``smoke_design`` applied)."""
-    s = {**DESIGN_DEFAULTS, **smoke_limited(settings)}
+    s = smoke_limited({**DESIGN_DEFAULTS, **settings})
     judges = s["judges"] or []
     judges = [judges] if isinstance(judges, str) else list(judges)
     model = s.get("model")
@@ -144,7 +146,7 @@ def theta_users(settings: Mapping[str, Any], design: ThetaDesign | None = None) 
     """Load the datasets and draw disjoint training and evaluation users (seeded)."""
     from persona_judge.study.notebook import load_benchmark_data, sample_users, set_aside_note
 
-    s = smoke_limited(settings)
+    s = smoke_limited({**DESIGN_DEFAULTS, **settings})
     design = design or design_from_settings(settings)
     mode, seed = str(s.get("mode", "real")), int(s.get("seed", 0))
     data = load_benchmark_data(design.optimise_dataset, mode)
@@ -356,7 +358,7 @@ def estimate_theta(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     """Dry-run chapter 11: ``client`` (``dry_run=True``) prices the search and the study's
     model; each other judge gets a sibling dry-run client. Returns calls, tokens and dollars
     per stage and model, with the search's ``calls at most`` bound on its row."""
-    settings = {**DESIGN_DEFAULTS, **smoke_limited(config)}
+    settings = smoke_limited({**DESIGN_DEFAULTS, **config})
     design = design_from_settings(settings)
     users = theta_users(settings, design)
     model = str(client.model)
