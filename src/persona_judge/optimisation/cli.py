@@ -23,6 +23,7 @@ from persona_judge.cli import (
     DEFAULT_MODEL,
     _llm_settings,
     _non_negative_int,
+    _positive_float,
     _positive_int,
     check_persona_instruction,
 )
@@ -197,8 +198,8 @@ def add_optimise_theta_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drop-duplicates", action="store_true",
                    help="drop rows that exactly repeat an earlier row instead of stopping")
     llm = p.add_argument_group("LLM client (defaults: the client's, see README)")
-    llm.add_argument("--timeout", type=float, default=None)
-    llm.add_argument("--connect-timeout", type=float, default=None)
+    llm.add_argument("--timeout", type=_positive_float, default=None)
+    llm.add_argument("--connect-timeout", type=_positive_float, default=None)
     llm.add_argument("--max-retries", type=_non_negative_int, default=None)
     llm.add_argument("--max-concurrency", type=_positive_int, default=None)
     llm.add_argument("--structured-output", default=None,
