@@ -551,8 +551,14 @@ def _study_commands(sub: argparse._SubParsersAction) -> None:
     add_study_commands(sub)
 
 
+def _optimise_theta_command(sub: argparse._SubParsersAction) -> None:
+    from persona_judge.optimisation.cli import add_optimise_theta_command
+
+    add_optimise_theta_command(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_fit_command, add_estimate_command, _study_commands]
+    add_fit_command, add_estimate_command, _optimise_theta_command, _study_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -105,7 +105,8 @@ def test_the_estimate_counts_a_real_smoke_runs_calls(monkeypatch: pytest.MonkeyP
               "survey_include": ["demographics", "stated_prefs", "self_description"],
               "survey_revision": None,
               "compare_theta": False, "variant": "public", "theta_program": "llama70b",
-              "compare_variant": False, "reference_arm": False, "llm_settings": {"structured_output": "off"}}
+              "compare_variant": False, "reference_arm": False,
+              "llm_settings": {"structured_output": "off"}}
     users = mr.results_users(params)
     with StandInServer(responder=smoke_responder) as server:
         monkeypatch.setenv("LLM_BASE_URL", server.url)

@@ -52,6 +52,7 @@ ESTIMATORS: dict[str, str] = {
     "08_persona_alignment": "persona_judge.analyses.alignment:estimate_alignment",
     "09_persona_transfer": "persona_judge.analyses.transfer:estimate_transfer",
     "10_reward_models": "persona_judge.reward_models.study:estimate_reward_models",
+    "11_theta_optimisation": "persona_judge.optimisation.theta_study:estimate_theta",
 }
 COUNTS = ("calls", "calls at most", "cache_hits", "prompt_tokens", "completion_tokens",
           "dollars")

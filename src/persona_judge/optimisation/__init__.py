@@ -1,0 +1,1 @@
+"""Prompt optimisation: the persona instruction Θ searched on training users (chapter 11)."""

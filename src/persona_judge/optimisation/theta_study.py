@@ -1,0 +1,381 @@
+"""Chapter 11, optimising Θ: search an instruction on training users, compare it on others.
+
+**Design.** Users of ``optimise_dataset`` (default PRISM, as the paper) are split at random
+(seeded) into ``train_users`` training users, on which
+:func:`~persona_judge.optimisation.theta_search.optimise_theta` searches Θ with the study's
+model, and evaluation users, never seen by the search. On the held-out users of
+``optimise_dataset`` and on ``eval_users`` users of every other dataset in
+``eval_datasets``, each judge fits SynthesizeMe (``components``: default persona only, steps
+1-2, where Θ acts) three times, once per instruction:
+
+* ``our Θ`` (``persona_synthesis@v1``, written for this study);
+* ``released Θ`` (the paper's optimised instruction, fetched at run time; a smoke run serves
+  a synthetic one from a local server, never the real file);
+* ``optimised Θ`` (the search's winner),
+
+and judges every test pair in both orders. Step 1 does not depend on Θ, so the three fits
+of a user share its requests (cache hits). The judges are the study's model (the one Θ
+was optimised with) and ``judges`` (transfer: a Θ optimised with one model, used by
+another).
+
+**Statistics**, per dataset and judge, on the same judgments: accuracy with a bootstrap CI
+that resamples **users** (the claim is about users in general), and paired comparisons
+(optimised vs ours, optimised vs released, released vs ours): paired bootstrap CI of the
+difference resampling users, sign-flip permutation tests on per-pair and per-user
+differences, Holm-adjusted within the family
+(:func:`persona_judge.evaluation.report.comparisons_table`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from persona_judge.analyses.common import (
+    SpendLog,
+    fit_cells,
+    method_config,
+    short_model,
+    sibling_client,
+    smoke_limited,
+)
+from persona_judge.data.records import UserSplit
+from persona_judge.errors import SettingsError
+from persona_judge.evaluation.report import comparisons_table, pooled_accuracy
+from persona_judge.evaluation.stats import DEFAULT_RESAMPLES
+from persona_judge.llm.client import DRY_RUN_TEXT
+from persona_judge.method.artifact import COMPONENTS
+from persona_judge.method.judge import ORDERS, correct_letter
+from persona_judge.method.synthesizeme import SynthesizeMeConfig
+from persona_judge.optimisation.theta_search import (
+    ThetaBudget,
+    ThetaSearch,
+    optimise_theta,
+    split_users,
+    write_theta,
+)
+
+OURS, RELEASED, OPTIMISED = "our Θ", "released Θ", "optimised Θ"
+THETAS = (OURS, RELEASED, OPTIMISED)
+COMPARISONS = ((OPTIMISED, OURS), (OPTIMISED, RELEASED), (RELEASED, OURS))
+SMALL_JUDGES = ["meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"]
+DESIGN_DEFAULTS: dict[str, Any] = {
+    "optimise_dataset": "prism", "eval_datasets": ["prism", "chatbot_arena"],
+    "train_users": 20, "eval_users": 40, "max_candidates": 8, "rounds": 2,
+    "max_calls": None, "judges": SMALL_JUDGES, "components": ["persona"],
+    "compare_released": True,
+    # the notebook's smoke_design: an estimate of a smoke run gets it too
+    "smoke_design": {"train_users": 3, "eval_users": 3, "max_candidates": 3, "rounds": 2}}
+#: The instruction a smoke run serves as "released" (synthetic: never the paper's text).
+SMOKE_RELEASED_INSTRUCTION = (
+    "[Smoke stand-in for the released instruction, served from this machine] Describe the "
+    "person behind these choices in one paragraph.")
+
+
+@dataclass(frozen=True)
+class ThetaDesign:
+    """Where Θ is optimised, where and by whom it is evaluated, and how much search."""
+
+    optimise_dataset: str
+    eval_datasets: tuple[str, ...]
+    train_users: int
+    eval_users: int | None
+    budget: ThetaBudget
+    judges: tuple[str, ...]
+    components: tuple[str, ...] = ("persona",)
+    compare_released: bool = True
+
+    def __post_init__(self) -> None:
+        datasets = ("chatbot_arena", "prism")
+        for name in (self.optimise_dataset, *self.eval_datasets):
+            if name not in datasets:
+                raise SettingsError(f"datasets must be among {datasets}, got {name!r} (settings "
+                                    "optimise_dataset / eval_datasets)")
+        if not self.eval_datasets:
+            raise SettingsError("setting eval_datasets must name at least one dataset")
+        if not self.components or set(self.components) - set(COMPONENTS):
+            raise SettingsError(f"setting components must be a non-empty subset of "
+                                f"{list(COMPONENTS)}, got {list(self.components)!r}")
+
+    @property
+    def thetas(self) -> tuple[str, ...]:
+        return THETAS if self.compare_released else (OURS, OPTIMISED)
+
+    def comparisons(self) -> list[tuple[str, str]]:
+        return [c for c in COMPARISONS if set(c) <= set(self.thetas)]
+
+
+def design_from_settings(settings: Mapping[str, Any]) -> ThetaDesign:
+    """The design a chapter's settings ask for (smoke runs: ``smoke_design`` applied)."""
+    s = smoke_limited({**DESIGN_DEFAULTS, **settings})
+    judges = s["judges"] or []
+    judges = [judges] if isinstance(judges, str) else list(judges)
+    model = s.get("model")
+    eval_datasets = s["eval_datasets"]
+    eval_datasets = [eval_datasets] if isinstance(eval_datasets, str) else eval_datasets
+    return ThetaDesign(
+        str(s["optimise_dataset"]), tuple(dict.fromkeys(eval_datasets)), int(s["train_users"]),
+        None if s["eval_users"] is None else int(s["eval_users"]),
+        ThetaBudget(int(s["max_candidates"]), int(s["rounds"]),
+                    None if s["max_calls"] is None else int(s["max_calls"])),
+        tuple(j for j in dict.fromkeys(judges) if j != model), tuple(s["components"]),
+        bool(s["compare_released"]))
+
+
+# -- users -------------------------------------------------------------------------------------
+@dataclass
+class ThetaUsers:
+    """The training users (search) and the held-out users per evaluation dataset."""
+
+    train: list[UserSplit]
+    evaluation: dict[str, list[UserSplit]]
+    notes: list[str] = field(default_factory=list)
+
+
+def theta_users(settings: Mapping[str, Any], design: ThetaDesign | None = None) -> ThetaUsers:
+    """Load the datasets and draw disjoint training and evaluation users (seeded)."""
+    from persona_judge.study.notebook import load_benchmark_data, sample_users, set_aside_note
+
+    s = smoke_limited({**DESIGN_DEFAULTS, **settings})
+    design = design or design_from_settings(settings)
+    mode, seed = str(s.get("mode", "real")), int(s.get("seed", 0))
+    data = load_benchmark_data(design.optimise_dataset, mode)
+    train, held_out = split_users(data.users, design.train_users, design.eval_users, seed)
+    notes = [n for n in [set_aside_note(data)] if n]
+    evaluation = {}
+    for name in design.eval_datasets:
+        if name == design.optimise_dataset:
+            evaluation[name] = held_out
+            continue
+        other = load_benchmark_data(name, mode)
+        notes += [n for n in [set_aside_note(other)] if n]
+        evaluation[name] = sample_users(other.users, design.eval_users, seed)
+    return ThetaUsers(train, evaluation, notes)
+
+
+# -- the released Θ ----------------------------------------------------------------------------
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def smoke_released_theta(folder: str | Path) -> str:
+    """A synthetic "released" Θ for smoke runs, fetched through the real download code from a
+    local HTTP server into ``folder`` (never into the data folder, where the real file goes)."""
+    from persona_judge.method import theta
+
+    program = {"synthesize.predict": {"demos": [], "signature": {
+        "instructions": SMOKE_RELEASED_INSTRUCTION, "fields": []}}}
+    body = json.dumps(program).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with _env(PERSONA_JUDGE_DATA=str(Path(folder).resolve()),
+                  **{theta.URL_ENV: f"http://127.0.0.1:{server.server_port}/llama70b.json"}):
+            return str(theta.public_theta_template())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def released_theta(mode: str, folder: str | Path | None = None) -> str:
+    """The released Θ as a template path: fetched (real) or served locally (smoke)."""
+    from persona_judge.method import theta
+
+    if mode == "smoke":
+        return smoke_released_theta(folder or tempfile.mkdtemp(prefix="persona-judge-theta-"))
+    return theta.resolve_instruction(theta.PUBLIC_THETA)
+
+
+def _dry_run_released(folder: Path) -> str:
+    """For an estimate: the released Θ if already downloaded, else a stand-in of similar
+    length (an estimate never downloads)."""
+    from persona_judge.method import theta
+
+    downloaded = theta.theta_dir() / "llama70b.json"
+    if downloaded.is_file():
+        return theta.public_theta_template()
+    text = "[dry run: stand-in for the released instruction] " + "word " * 120
+    return str(write_theta(text, folder / "released_standin.txt"))
+
+
+# -- the run -----------------------------------------------------------------------------------
+@dataclass
+class ThetaStudyResults:
+    """The search, every test judgment per dataset, judge and Θ, and spend by stage.
+
+    ``judgments`` columns: dataset, judge, method (the Θ), user_id, pair_id, order, choice,
+    correct, failure, carries, flag.
+    """
+
+    search: ThetaSearch
+    thetas: dict[str, str]
+    judgments: pd.DataFrame
+    spend: pd.DataFrame
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        self.search.save(folder / "search")
+        self.judgments.to_csv(folder / "judgments.csv", index=False)
+        self.spend.to_csv(folder / "spend.csv", index=False)
+        (folder / "thetas.json").write_text(json.dumps(self.thetas, indent=2) + "\n",
+                                            encoding="utf-8")
+        return folder
+
+
+def search_theta(users: ThetaUsers, client: Any, config: SynthesizeMeConfig,
+                 design: ThetaDesign, folder: str | Path, log: SpendLog, *,
+                 max_workers: int = 4) -> ThetaSearch:
+    """The search on the training users, with the study's model; our Θ is the seed."""
+    with log.stage("optimise Θ on training users", client):
+        return optimise_theta(users.train, client, replace(config, components=("persona",)),
+                              budget=design.budget, folder=Path(folder) / "candidates",
+                              seeds=(config.persona_instruction,), max_workers=max_workers)
+
+
+def compare_thetas(users: ThetaUsers, clients: Mapping[str, Any], config: SynthesizeMeConfig,
+                   design: ThetaDesign, thetas: Mapping[str, str], log: SpendLog, *,
+                   max_workers: int = 4) -> pd.DataFrame:
+    """Fit every evaluation user with every Θ and judge, with every client; the judgments."""
+    rows = []
+    for dataset, eval_users in users.evaluation.items():
+        fittable = {u.user_id: u for u in eval_users if u.train and u.test}
+        for model, client in clients.items():
+            jobs = []
+            for label in design.thetas:
+                fit_config = replace(config, persona_instruction=thetas[label],
+                                     components=design.components)
+                with log.stage(f"{dataset}: fit with {label}", client):
+                    artifacts = fit_cells(fittable, client, fit_config, max_workers=max_workers,
+                                          what=f"SynthesizeMe with {label} "
+                                               f"({short_model(model)}, {dataset})")
+                for user in fittable.values():
+                    state = artifacts[user.user_id].with_components(design.components)
+                    if getattr(client, "dry_run", False) and DRY_RUN_TEXT in (state.persona or ""):
+                        # Dry-run personas are one stand-in text; keep each Θ's judgments
+                        # distinct so they are priced (a real run's personas differ).
+                        state = replace(state, persona=f"{state.persona} ({label})")
+                    carries, flag = state.prompt_content()
+                    for pref in user.test:
+                        for order in ORDERS:
+                            jobs.append((label, user.user_id, pref.pair_id, order, carries, flag,
+                                         state.judge_request(pref, order)))
+            with log.stage(f"{dataset}: judge test pairs", client):
+                verdicts = client.judge_many([j[-1] for j in jobs],
+                                             desc=f"{dataset}, {short_model(model)}")
+            for (label, user_id, pair_id, order, carries, flag, _), v in zip(
+                    jobs, verdicts, strict=True):
+                rows.append({"dataset": dataset, "judge": model, "method": label,
+                             "user_id": user_id, "pair_id": pair_id, "order": order,
+                             "choice": v.choice, "correct": v.choice == correct_letter(order),
+                             "failure": v.failure, "carries": carries, "flag": flag})
+    return pd.DataFrame(rows, columns=["dataset", "judge", "method", "user_id", "pair_id",
+                                       "order", "choice", "correct", "failure", "carries",
+                                       "flag"])
+
+
+def run_theta_study(users: ThetaUsers, clients: Mapping[str, Any], model: str,
+                    config: SynthesizeMeConfig, design: ThetaDesign, folder: str | Path, *,
+                    released: str | None = None, max_workers: int = 4) -> ThetaStudyResults:
+    """Search Θ with ``clients[model]``, then compare the Θs on held-out users with every
+    client. ``released``: the released Θ's template path (needed when the design compares
+    it)."""
+    if model not in clients:
+        raise SettingsError(f"no client for the study's model {model!r}")
+    if design.compare_released and released is None:
+        raise SettingsError("compare_released is on but no released Θ was given")
+    log = SpendLog()
+    search = search_theta(users, clients[model], config, design, folder, log,
+                          max_workers=max_workers)
+    optimised = search.save(Path(folder) / "search")
+    thetas = {OURS: config.persona_instruction, OPTIMISED: str(optimised)}
+    if design.compare_released:
+        thetas[RELEASED] = str(released)
+    judgments = compare_thetas(users, clients, config, design, thetas, log,
+                               max_workers=max_workers)
+    return ThetaStudyResults(search, thetas, judgments, log.table())
+
+
+# -- statistics --------------------------------------------------------------------------------
+def accuracy_by_theta(judgments: pd.DataFrame, *, n_resamples: int = DEFAULT_RESAMPLES,
+                      seed: int = 0) -> pd.DataFrame:
+    """Per dataset, judge and Θ: accuracy (%) with a bootstrap CI resampling users."""
+    parts = []
+    for (dataset, judge), group in judgments.groupby(["dataset", "judge"], sort=False):
+        pooled = pooled_accuracy(group, unit="user", n_resamples=n_resamples, seed=seed)
+        pooled.insert(0, "judge", judge)
+        pooled.insert(0, "dataset", dataset)
+        parts.append(pooled)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def theta_comparisons(judgments: pd.DataFrame, design: ThetaDesign, *,
+                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Per dataset and judge: the paired comparisons of the Θs (users resampled for the CI,
+    permutation tests per pair and per user, Holm within each dataset and judge)."""
+    parts = []
+    for (dataset, judge), group in judgments.groupby(["dataset", "judge"], sort=False):
+        table = comparisons_table(group, design.comparisons(), unit="user",
+                                  n_resamples=n_resamples, seed=seed)
+        table.insert(0, "judge", judge)
+        table.insert(0, "dataset", dataset)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+# -- the estimate ------------------------------------------------------------------------------
+def estimate_theta(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
+    """Dry-run chapter 11: ``client`` (``dry_run=True``) prices the search and the study's
+    model; each other judge gets a sibling dry-run client. Returns calls, tokens and dollars
+    per stage and model, with the search's ``calls at most`` bound on its row."""
+    settings = smoke_limited({**DESIGN_DEFAULTS, **config})
+    design = design_from_settings(settings)
+    users = theta_users(settings, design)
+    model = str(client.model)
+    clients = {model: client, **{j: sibling_client(client, j) for j in design.judges}}
+    method = method_config(settings, components=design.components)
+    with tempfile.TemporaryDirectory(prefix="persona-judge-theta-estimate-") as tmp:
+        released = _dry_run_released(Path(tmp)) if design.compare_released else None
+        try:
+            results = run_theta_study(users, clients, model, method, design, tmp,
+                                      released=released)
+        finally:
+            for other in clients.values():
+                if other is not client:
+                    other.close()
+    spend = results.spend.copy()
+    spend["calls at most"] = float("nan")
+    bound = results.search.settings["call_bound"]
+    spend.loc[spend["stage"] == "optimise Θ on training users", "calls at most"] = bound
+    return spend
+
