@@ -54,11 +54,20 @@ def test_tables_have_no_index_a_stable_id_and_the_chosen_row_in_bold():
     assert "row1_col0" in rule and "row1_col1" in rule and "row0" not in rule
 
 
-def test_figures_are_svg_sized_for_the_column_without_a_build_date():
-    import matplotlib.pyplot as plt
+@pytest.fixture
+def shell():
+    """An IPython shell for the figure formatters, cleared afterwards: a shell left behind makes
+    every later ``get_ipython()`` non-None, and other tests' plain-text output turns into
+    display objects."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance()  # figures reach the page through its formatters
+    yield InteractiveShell.instance()  # figures reach the page through its formatters
+    InteractiveShell.clear_instance()
+
+
+def test_figures_are_svg_sized_for_the_column_without_a_build_date(shell):
+    import matplotlib.pyplot as plt
+
     display.setup_figures()
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
@@ -156,14 +165,12 @@ def test_a_tables_plain_text_is_stable_across_runs():
     assert " at 0x" not in first
 
 
-def test_figures_stay_legible_when_the_inline_backend_registers_its_formatters_later():
+def test_figures_stay_legible_when_the_inline_backend_registers_its_formatters_later(shell):
     """The inline backend re-registers IPython's figure formatters at its first figure; the
     phone floor must survive that (it did not, and figures showed 6.8 px text on a phone)."""
     import matplotlib.pyplot as plt
-    from IPython.core.interactiveshell import InteractiveShell
     from IPython.core.pylabtools import select_figure_formats
 
-    shell = InteractiveShell.instance()
     display.setup_figures()
     select_figure_formats(shell, {"svg"})  # what the backend does on activation
     for width in (5.5, 7.0):
