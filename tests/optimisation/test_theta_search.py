@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from theta_helpers import GOOD, ThetaScript, user
+from theta_helpers import GOOD, ThetaScript, prompt_of, user
 
 from persona_judge.cli import check_persona_instruction
 from persona_judge.llm import client_from_env
@@ -32,13 +32,14 @@ USERS = [user("ann", n_val=2), user("bob", n_val=3), user("cat", n_val=1)]
 N_VAL = sum(len(u.val) for u in USERS)
 
 
-@pytest.mark.parametrize(("good_slot", "seed"), [(0, 0), (2, 1)])
+# both variants' judges: public (First/Second, persona in the system message) and ours (JSON)
+@pytest.mark.parametrize(("good_slot", "seed", "variant"), [(0, 0, "public"), (2, 1, "ours")])
 def test_the_truly_better_instruction_wins_and_every_candidate_is_kept(
-        make_client, tmp_path: Path, good_slot: int, seed: int) -> None:
+        make_client, tmp_path: Path, good_slot: int, seed: int, variant: str) -> None:
     script = ThetaScript({TIPS[good_slot]: GOOD})
-    client, _ = make_client(script)
+    client, server = make_client(script)
     search = optimise_theta(USERS, client, SynthesizeMeConfig(
-        n_candidates=2, components=("persona",), seed=seed),
+        n_candidates=2, components=("persona",), seed=seed, variant=variant),
         budget=ThetaBudget(max_candidates=3, rounds=1), folder=tmp_path / "cands")
     assert len(search.candidates) == 1 + 3  # the seed and every proposal
     assert [c.index for c in search.candidates] == [0, 1, 2, 3]
@@ -53,6 +54,14 @@ def test_the_truly_better_instruction_wins_and_every_candidate_is_kept(
         if cand.index != search.best:
             assert cand.accuracy == 0.5  # "always A": right in one order of every pair
     assert search.train_users == ["ann", "bob", "cat"]
+    # the candidates were judged by the variant's judge, as a fit with this config judges
+    # (public: First/Second, the persona in the system message; ours: JSON, in the user's)
+    judged = [r.body for r in server.requests if "## Conversation" in prompt_of(r.body)
+              and "This person always wants" in json.dumps(r.body)]
+    assert judged and all(("## First reply" in prompt_of(b)) == (variant == "public")
+                          and ("This person always wants" in prompt_of(b, "system"))
+                          == (variant == "public") for b in judged)
+    assert search.settings["method"]["variant"] == variant
     table = search.table()
     assert list(table["best"]) == [i == search.best for i in range(4)]
     assert table.loc[search.best, "accuracy"] == 100.0

@@ -4,9 +4,11 @@
   ``proposals`` (tip text -> instruction), else a distinct mediocre one naming the tip.
 * **Persona prompt**: an instruction (system message) containing ``GOOD`` gets a persona
   carrying ``[knows-taste]``; any other instruction a plain persona.
-* **Judge prompt**: with a ``[knows-taste]`` persona the judge picks the reply marked
-  ``[chosen]`` (always right); otherwise it answers "A", which is right in exactly one of a
-  pair's two orders. So a GOOD instruction scores 100% on validation, any other 50%.
+* **Judge prompt** (either variant: JSON ``A``/``B`` with the persona in the user message,
+  or "Preference: First/Second" with the persona in the system message): with a
+  ``[knows-taste]`` persona the judge picks the reply marked ``[chosen]`` (always right);
+  otherwise it answers the first reply, which is right in exactly one of a pair's two
+  orders. So a GOOD instruction scores 100% on validation, any other 50%.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class ThetaScript:
             else:
                 choice = "A"
             return json.dumps({"reasoning": "Scripted.", "preferred": choice})
+        if "## First reply" in user:
+            last = user.rsplit("## First reply\n", 1)[1]
+            first = last.split("\n\n## Second reply\n", 1)[0]
+            knows = "[knows-taste]" in user or "[knows-taste]" in system
+            choice = "Second" if knows and "[chosen]" not in first else "First"
+            return f"Reasoning: Scripted.\n\nPreference: {choice}"
         return "Scripted reply."
 
 

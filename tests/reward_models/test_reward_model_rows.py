@@ -63,7 +63,8 @@ PARAMS = {"mode": "smoke", "dataset": "chatbot_arena",
           "algorithm": "faithful", "trace_context": "labelled",
           "persona_instruction": "persona_synthesis@v1",
           "survey_include": ["demographics", "stated_prefs", "self_description"],
-          "survey_revision": None, "compare_theta": False}
+          "survey_revision": None, "compare_theta": False, "variant": "public",
+          "theta_program": "llama70b", "compare_variant": False, "reference_arm": False}
 
 
 def _artifact(user_id, persona):

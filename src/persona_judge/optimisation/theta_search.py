@@ -19,8 +19,9 @@ prompts and its one cached client:
    so candidates differ in the instruction alone.
 4. **Score.** For every candidate and training user: the persona is written with the
    candidate (:func:`~persona_judge.method.persona.synthesize_persona`, from the user's
-   winning step-1 traces), and the persona-only judge judges each validation pair in both
-   orders. The score is the share of correct judgments pooled over the training users
+   winning step-1 traces), and the persona-only judge of the configuration's ``variant``
+   (public: First/Second verdicts, persona in the system message; ours: JSON verdicts, as
+   a fit with the same configuration judges) judges each validation pair in both orders. The score is the share of correct judgments pooled over the training users
    (ties, unparseable answers and failed calls count as wrong; a user without a usable
    persona is judged by the default judge and listed).
 5. **Pick.** The best score wins; ties go to the earliest candidate, so a proposal must
@@ -251,9 +252,10 @@ def candidate_file(instruction: str, folder: str | Path, framing: str = PERSONA_
     return path
 
 
-def instruction_of(spec: str) -> str:
-    """The instruction (``system`` section) of a Θ: a template id, a path or ``"public"``."""
-    return load_template(resolve_instruction(spec)).render("system")
+def instruction_of(spec: str, theta_program: str = "llama70b", model: str = "") -> str:
+    """The instruction (``system`` section) of a Θ: a template id, a path or ``"public"``
+    (the released program ``theta_program`` picks for ``model``)."""
+    return load_template(resolve_instruction(spec, theta_program, model)).render("system")
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -355,11 +357,13 @@ def _score(candidates: Sequence[ThetaCandidate], users: Sequence[UserSplit],
             winner = step.candidates[step.winner] if step.candidates else None
             jobs[(cand.index, user.user_id)] = (
                 lambda u=user, s=step, w=winner, c=cand: synthesize_persona(
-                    list(u.train), s.traces, w, client, c.path))
+                    list(u.train), s.traces, w, client, c.path,
+                    max_tokens=config.persona_max_tokens))
     personas = fit_concurrently(jobs, failed=lambda key: f"Writing the persona of user "
                                 f"{key[1]!r} with Θ candidate {key[0]}",
                                 max_workers=max_workers, thread_name="theta-persona")
     requests, where = [], []
+    style = config.judge_style()  # the variant's judge: the one a fit with this config uses
     for cand in candidates:
         for user in users:
             persona = personas[(cand.index, user.user_id)].persona
@@ -375,7 +379,7 @@ def _score(candidates: Sequence[ThetaCandidate], users: Sequence[UserSplit],
                     requests.append(judge_request(
                         pref, order, persona=persona, step="theta candidate",
                         default_template=config.judge_default,
-                        personalized_template=config.judge_personalized))
+                        personalized_template=config.judge_personalized, style=style))
                     where.append((cand, user.user_id, order))
     verdicts = client.judge_many(requests, desc="Θ candidates on validation")
     for cand in candidates:
@@ -420,7 +424,9 @@ def optimise_theta(users: Sequence[UserSplit], client: Any,
     """
     config = config or SynthesizeMeConfig()
     budget = budget or ThetaBudget()
-    framing = framing or seeds[0]
+    model = str(getattr(client, "model", ""))
+    # "public" is fetched once here, so the framing is a file and no fit fetches it again
+    framing = resolve_instruction(framing or seeds[0], config.theta_program, model)
     train = scorable(users)
     if not train:
         raise NoTrainingUsersError(
@@ -442,8 +448,8 @@ def optimise_theta(users: Sequence[UserSplit], client: Any,
         max_workers=max_workers, thread_name="theta-step1")
     candidates: list[ThetaCandidate] = []
     for spec in seeds:
-        instruction = instruction_of(spec)
-        path = resolve_instruction(spec)
+        path = resolve_instruction(spec, config.theta_program, model)
+        instruction = instruction_of(path)
         candidates.append(ThetaCandidate(len(candidates), f"seed: {spec}", 0, "", instruction,
                                          load_template(path).id, path))
     _score(candidates, train, steps, client, config, max_workers)
@@ -490,7 +496,7 @@ def optimise_theta(users: Sequence[UserSplit], client: Any,
                 "method": config.settings(), "proposal_template": PROPOSAL,
                 "call_bound": bound}
     return ThetaSearch(candidates, pick_best(candidates), [u.user_id for u in train],
-                       str(getattr(client, "model", "")), settings, spend, notes)
+                       model, settings, spend, notes)
 
 
 def with_instruction(config: SynthesizeMeConfig, theta: str) -> SynthesizeMeConfig:
