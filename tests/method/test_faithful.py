@@ -329,3 +329,29 @@ def test_the_persona_follows_the_reasoning() -> None:
     # without a reasoning part a "Persona:" line inside the text is kept as it is
     kept = "A calm reader who likes lists.\nPersona: traits are stable over time."
     assert clean_persona(kept) == kept
+
+
+def test_concurrent_first_fetches_of_the_released_program_all_succeed(
+        programs: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fits started at once, with nothing downloaded yet, each fetch the program; none may
+    rename another's temporary file away (they once shared one ``.part`` name)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fetched = threading.Barrier(6)
+    real_get = theta.httpx.get
+
+    def get_then_wait(*args: Any, **kwargs: Any) -> Any:
+        response = real_get(*args, **kwargs)
+        fetched.wait(timeout=30)  # every fit holds its download before any writes it
+        return response
+
+    monkeypatch.setattr(theta.httpx, "get", get_then_wait)
+
+    def first_use(_: int) -> Path:
+        return theta.public_theta_template(program="llama70b")
+
+    with ThreadPoolExecutor(6) as pool:
+        paths = list(pool.map(first_use, range(6)))
+    assert len(set(paths)) == 1 and paths[0].is_file()
+    assert "[llama70b] instruction." in paths[0].read_text()
+    assert not [p for p in paths[0].parent.rglob("*") if p.name.endswith((".part", ".tmp"))]

@@ -12,7 +12,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from persona_judge.analyses.common import METHOD_SETTINGS, method_config
+from persona_judge.analyses.common import METHOD_SETTINGS
 from persona_judge.evaluation.report import comparisons_table, pooled_accuracy
 from persona_judge.llm import client_from_env
 from persona_judge.method import theta
@@ -75,8 +75,7 @@ def test_the_chapter_has_an_estimator_that_prices_it_and_a_finished_run_at_nothi
     try:
         released = ts.released_theta("smoke", tmp_path / "released")
         results = ts.run_theta_study(users, clients, MODEL,
-                                     method_config({**METHOD_SETTINGS, **SETTINGS},
-                                                   components=design.components),
+                                     ts.theta_config(SETTINGS, components=design.components),
                                      design, tmp_path / "run", released=released,
                                      max_workers=1)
     finally:
@@ -87,9 +86,16 @@ def test_the_chapter_has_an_estimator_that_prices_it_and_a_finished_run_at_nothi
     trained = {u.user_id for u in users.train}
     assert trained == set(results.search.train_users)
     assert not trained & set(results.judgments.query("dataset == 'prism'")["user_id"])
-    # the released stand-in was served locally and ran: it differs from the Θ file on disk
-    assert load_template(results.thetas[ts.RELEASED]).render("system") == \
-        ts.SMOKE_RELEASED_INSTRUCTION
+    # the released stand-in was served locally and ran: it differs from the Θ file on disk;
+    # it is the method's released-program Θ (instruction, framing, worked demonstrations)
+    released_theta = load_template(results.thetas[ts.RELEASED])
+    assert released_theta.render("system").split("\n\n")[0] == ts.SMOKE_RELEASED_INSTRUCTION
+    assert Path(results.thetas[ts.RELEASED]).read_text(encoding="utf-8") == \
+        theta.program_template_text(ts.smoke_released_program(), "served")
+    assert released_theta.has_section("shot_input") and released_theta.has_section("shot_output")
+    # our Θ is ours (the study's null persona_instruction), and every arm ran the same variant
+    assert results.thetas[ts.OURS] == "persona_synthesis@v1"
+    assert results.search.settings["method"]["variant"] == ts.DESIGN_DEFAULTS["variant"]
     again = _dry(warm)
     try:
         priced = ts.estimate_theta(SETTINGS, again)

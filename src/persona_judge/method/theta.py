@@ -46,6 +46,7 @@ import httpx
 
 from persona_judge import paths
 from persona_judge.errors import PersonaJudgeError, SettingsError
+from persona_judge.io import atomic_write_text
 
 PUBLIC_THETA = "public"
 PUBLIC_REPO = "SALT-NLP/SynthesizeMe"
@@ -197,11 +198,9 @@ def fetch_public_program(url: str | None = None, *, program: str = DEFAULT_PROGR
             f"downloaded at run time and never stored in this repository; check the network, "
             f"set {URL_ENV} to a reachable copy, or use persona_instruction="
             f"'persona_synthesis@v1' (ours).") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    tmp.write_text(response.text, encoding="utf-8")
-    tmp.replace(target)  # never leave half a file behind
-    return target
+    # never half a file; a unique temporary name per writer, so that concurrent fits
+    # fetching the same program do not rename one another's file away
+    return atomic_write_text(target, response.text)
 
 
 def _literal(text: str) -> str:
@@ -242,9 +241,7 @@ def public_theta_template(url: str | None = None, *, program: str = DEFAULT_PROG
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     path = theta_dir() / f"persona_synthesis_public@{PUBLIC_COMMIT[:7]}-{program}-{digest}.txt"
     if not path.is_file():
-        tmp = path.with_suffix(".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return path
 
 

@@ -2,7 +2,9 @@
 
 Every user of the preferences file with training and validation rows is a training user
 of the search (:func:`~persona_judge.optimisation.theta_search.optimise_theta`); test rows
-are never read by it, so they stay free for judging the result. Before any call the
+are never read by it, so they stay free for judging the result. Each Θ is scored with the
+judge of ``--variant`` (as ``fit --variant``; default public), so use the Θ written with
+the same variant. Before any call the
 command checks the file, the output path, the cache, the starting instruction and the
 endpoint, and prints a dry-run estimate of the search (calls, tokens, dollars; cache hits
 are free); ``--estimate-only`` stops there. It writes the winning Θ to ``--out`` (a file
@@ -90,7 +92,8 @@ def _optimise_theta(args: argparse.Namespace) -> int:
         raise SettingsError(f"--start-from {args.start_from}: {text}") from None
     budget = ThetaBudget(args.max_candidates, args.rounds, args.max_calls)
     config = SynthesizeMeConfig(n_candidates=args.n_candidates, seed=args.seed,
-                                persona_instruction=args.start_from, components=("persona",))
+                                variant=args.variant, persona_instruction=args.start_from,
+                                components=("persona",))
     print(f"{len(train)} training user(s): {', '.join(u.user_id for u in train)}; "
           f"{budget.max_candidates} proposal(s) in {budget.rounds} round(s); at most "
           f"{call_bound(train, config, budget, 1):,} method requests")
@@ -176,6 +179,10 @@ def add_optimise_theta_command(sub: argparse._SubParsersAction) -> None:
                    help="the model that writes personas and judges (and proposes)")
     p.add_argument("--smoke", action="store_true",
                    help="use a local scripted stand-in model (no endpoint; output is not real)")
+    p.add_argument("--variant", choices=("public", "ours"), default="public",
+                   help="the judge that scores each Θ, as fit --variant: public (First/Second "
+                        "verdicts, persona in the system message; fit's default) or ours (JSON "
+                        "verdicts); use the Θ with the same --variant")
     p.add_argument("--start-from", default="persona_synthesis@v1",
                    help="the starting Θ (scored first; its framing is kept): a template id, a "
                         ".txt file, or 'public'")
@@ -201,6 +208,7 @@ def add_optimise_theta_command(sub: argparse._SubParsersAction) -> None:
     llm.add_argument("--timeout", type=_positive_float, default=None)
     llm.add_argument("--connect-timeout", type=_positive_float, default=None)
     llm.add_argument("--max-retries", type=_non_negative_int, default=None)
+    llm.add_argument("--max-timeout-retries", type=_non_negative_int, default=None)
     llm.add_argument("--max-concurrency", type=_positive_int, default=None)
     llm.add_argument("--structured-output", default=None,
                      choices=("auto", "json_schema", "json_object", "off"))

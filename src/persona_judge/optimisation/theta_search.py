@@ -21,9 +21,10 @@ prompts and its one cached client:
    candidate (:func:`~persona_judge.method.persona.synthesize_persona`, from the user's
    winning step-1 traces), and the persona-only judge of the configuration's ``variant``
    (public: First/Second verdicts, persona in the system message; ours: JSON verdicts, as
-   a fit with the same configuration judges) judges each validation pair in both orders. The score is the share of correct judgments pooled over the training users
-   (ties, unparseable answers and failed calls count as wrong; a user without a usable
-   persona is judged by the default judge and listed).
+   a fit with the same configuration judges) judges each validation pair in both orders.
+   The score is the share of correct judgments pooled over the training users (ties,
+   unparseable answers and failed calls count as wrong; a user without a usable persona is
+   judged by the default judge and listed).
 5. **Pick.** The best score wins; ties go to the earliest candidate, so a proposal must
    beat the seeds strictly to replace them.
 

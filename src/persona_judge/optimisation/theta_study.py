@@ -8,10 +8,18 @@ model, and evaluation users, never seen by the search. On the held-out users of
 ``eval_datasets``, each judge fits SynthesizeMe (``components``: default persona only, steps
 1-2, where Θ acts) three times, once per instruction:
 
-* ``our Θ`` (``persona_synthesis@v1``, written for this study);
-* ``released Θ`` (the paper's optimised instruction, fetched at run time; a smoke run serves
-  a synthetic one from a local server, never the real file);
-* ``optimised Θ`` (the search's winner),
+* ``our Θ`` (setting ``persona_instruction``; ``None``, the study's default, means
+  ``persona_synthesis@v1``, written for this study, in this chapter whatever the variant);
+* ``released Θ`` (the paper's released persona program ``theta_program``: its optimised
+  instruction and worked demonstrations, fetched at run time by
+  :mod:`persona_judge.method.theta`; a smoke run serves the method's synthetic stand-in
+  program from a local server, never the real file);
+* ``optimised Θ`` (the search's winner, seeded with our Θ; a Θ file in the format
+  ``fit --persona-instruction`` reads),
+
+all with the judges of one ``variant`` (default ``public``, the study's: First/Second
+verdicts, the persona in the system message; ``ours``: JSON verdicts), the variant the search
+scores with too, so the three arms differ in Θ alone.
 
 and judges every test pair in both orders. Step 1 does not depend on Θ, so the three fits
 of a user share its requests (cache hits). The judges are the study's model (the one Θ
@@ -62,7 +70,6 @@ from persona_judge.optimisation.theta_search import (
     ThetaSearch,
     optimise_theta,
     split_users,
-    write_theta,
 )
 
 OURS, RELEASED, OPTIMISED = "our Θ", "released Θ", "optimised Θ"
@@ -73,13 +80,22 @@ DESIGN_DEFAULTS: dict[str, Any] = {
     "optimise_dataset": "prism", "eval_datasets": ["prism", "chatbot_arena"],
     "train_users": 20, "eval_users": 40, "max_candidates": 8, "rounds": 2,
     "max_calls": None, "judges": SMALL_JUDGES, "components": ["persona"],
-    "compare_released": True,
+    "compare_released": True, "variant": "public",
     # the notebook's smoke_design: an estimate of a smoke run gets it too
     "smoke_design": {"train_users": 3, "eval_users": 3, "max_candidates": 3, "rounds": 2}}
-#: The instruction a smoke run serves as "released" (synthetic: never the paper's text).
-SMOKE_RELEASED_INSTRUCTION = (
-    "[Smoke stand-in for the released instruction, served from this machine] Describe the "
-    "person behind these choices in one paragraph.")
+
+
+def smoke_released_program() -> dict[str, Any]:
+    """The program a smoke run serves as "released": the method's synthetic stand-in (the
+    released structure, an instruction and worked demonstrations; never the paper's text)."""
+    from persona_judge.method.smoke import smoke_theta_program
+
+    return smoke_theta_program()
+
+
+#: The instruction of the smoke "released" program.
+SMOKE_RELEASED_INSTRUCTION = str(
+    smoke_released_program()["synthesize.predict"]["signature"]["instructions"])
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,24 @@ def design_from_settings(settings: Mapping[str, Any]) -> ThetaDesign:
         bool(s["compare_released"]))
 
 
+def theta_config(settings: Mapping[str, Any],
+                 components: tuple[str, ...] = ("persona",)) -> SynthesizeMeConfig:
+    """The method configuration of the chapter: the study's settings (``variant`` picks the
+    judges of every arm, default public), with ``persona_instruction`` as our Θ, the search's
+    seed (``None``: ``persona_synthesis@v1``, whatever the variant; the released Θ is an arm
+    of its own)."""
+    from persona_judge.method.templates import PERSONA_SYNTHESIS
+    from persona_judge.method.theta import PUBLIC_THETA
+
+    s = {**DESIGN_DEFAULTS, **settings}
+    ours = s.get("persona_instruction") or PERSONA_SYNTHESIS
+    if ours == PUBLIC_THETA:
+        raise SettingsError("setting persona_instruction is our Θ, the search's starting point; "
+                            "'public' (the released program) is compared as its own arm "
+                            "(compare_released); give a template id or a .txt file, or null")
+    return replace(method_config(s, components=components), persona_instruction=str(ours))
+
+
 # -- users -------------------------------------------------------------------------------------
 @dataclass
 class ThetaUsers:
@@ -178,14 +212,15 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def smoke_released_theta(folder: str | Path) -> str:
-    """A synthetic "released" Θ for smoke runs, fetched through the real download code from a
-    local HTTP server into ``folder`` (never into the data folder, where the real file goes)."""
+def smoke_released_theta(folder: str | Path, theta_program: str = "llama70b",
+                         model: str = "") -> str:
+    """A synthetic "released" Θ for smoke runs (:func:`smoke_released_program`), fetched
+    through the real download code from a local HTTP server into ``folder`` (never into the
+    data folder, where the real file goes)."""
     from persona_judge.method import theta
 
-    program = {"synthesize.predict": {"demos": [], "signature": {
-        "instructions": SMOKE_RELEASED_INSTRUCTION, "fields": []}}}
-    body = json.dumps(program).encode()
+    program = theta.program_for_model(theta_program, model)
+    body = json.dumps(smoke_released_program()).encode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -201,32 +236,48 @@ def smoke_released_theta(folder: str | Path) -> str:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with _env(PERSONA_JUDGE_DATA=str(Path(folder).resolve()),
-                  **{theta.URL_ENV: f"http://127.0.0.1:{server.server_port}/llama70b.json"}):
-            return str(theta.public_theta_template())
+                  **{theta.URL_ENV: f"http://127.0.0.1:{server.server_port}/smoke-theta/"}):
+            return str(theta.public_theta_template(program=program))
     finally:
         server.shutdown()
         server.server_close()
 
 
-def released_theta(mode: str, folder: str | Path | None = None) -> str:
-    """The released Θ as a template path: fetched (real) or served locally (smoke)."""
+def released_theta(mode: str, folder: str | Path | None = None, *,
+                   theta_program: str = "llama70b", model: str = "") -> str:
+    """The released Θ as a Θ file path (``persona_instruction="public"`` of the method: the
+    program ``theta_program`` picks for ``model``, its instruction and worked
+    demonstrations): fetched (real) or served locally (smoke). Resolved once, before any
+    fit, so the fits read a file and never fetch."""
     from persona_judge.method import theta
 
     if mode == "smoke":
-        return smoke_released_theta(folder or tempfile.mkdtemp(prefix="persona-judge-theta-"))
-    return theta.resolve_instruction(theta.PUBLIC_THETA)
+        return smoke_released_theta(folder or tempfile.mkdtemp(prefix="persona-judge-theta-"),
+                                    theta_program, model)
+    return theta.resolve_instruction(theta.PUBLIC_THETA, theta_program, model)
 
 
-def _dry_run_released(folder: Path) -> str:
-    """For an estimate: the released Θ if already downloaded, else a stand-in of similar
-    length (an estimate never downloads)."""
+#: A stand-in program's size for an estimate when the released one is not downloaded: the
+#: released 70B program is about 21.7k prompt tokens (6 worked demonstrations).
+_STANDIN_DEMOS, _STANDIN_DEMO_WORDS = 6, 2700
+
+
+def _dry_run_released(folder: Path, theta_program: str = "llama70b", model: str = "") -> str:
+    """For an estimate: the released Θ if already downloaded, else a stand-in program of
+    the released one's shape and size (an estimate never downloads)."""
     from persona_judge.method import theta
 
-    downloaded = theta.theta_dir() / "llama70b.json"
-    if downloaded.is_file():
-        return theta.public_theta_template()
-    text = "[dry run: stand-in for the released instruction] " + "word " * 120
-    return str(write_theta(text, folder / "released_standin.txt"))
+    program = theta.program_for_model(theta_program, model)
+    if (theta.theta_dir() / f"{program}.json").is_file():
+        return str(theta.public_theta_template(program=program))
+    demo = {"past_judgements": "[dry run stand-in] " + "word " * _STANDIN_DEMO_WORDS,
+            "reasoning": "[dry run stand-in reasoning]",
+            "synthesized_persona": "[dry run stand-in persona]"}
+    standin = {"synthesize.predict": {"demos": [demo] * _STANDIN_DEMOS, "signature": {
+        "instructions": "[dry run: stand-in for the released instruction] " + "word " * 120}}}
+    path = folder / "released_standin.txt"
+    path.write_text(theta.program_template_text(standin, "dry-run stand-in"), encoding="utf-8")
+    return str(path)
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -363,9 +414,10 @@ def estimate_theta(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     users = theta_users(settings, design)
     model = str(client.model)
     clients = {model: client, **{j: sibling_client(client, j) for j in design.judges}}
-    method = method_config(settings, components=design.components)
+    method = theta_config(settings, components=design.components)
     with tempfile.TemporaryDirectory(prefix="persona-judge-theta-estimate-") as tmp:
-        released = _dry_run_released(Path(tmp)) if design.compare_released else None
+        released = (_dry_run_released(Path(tmp), method.theta_program, model)
+                    if design.compare_released else None)
         try:
             results = run_theta_study(users, clients, model, method, design, tmp,
                                       released=released)

@@ -148,6 +148,9 @@ def fit_command(out: Path, cache: Path) -> list[str]:
                                           "my_preferences.jsonl"),
             "--out", str(out), "--cache", str(cache), "--model", MODEL,
             "--n-candidates", "2", "--m-candidates", "2", "--seed", "0",
+            # our variant: JSON verdicts under a schema and our Θ (the public variant's
+            # released Θ program is fetched from the network, which CI does not reach)
+            "--variant", "ours",
             "--timeout", str(TIMEOUT), "--max-retries", "2", "--max-concurrency", "2"]
 
 
@@ -284,8 +287,9 @@ def step_chapter(server: ls.LlamaServer, work: Path, report: Report) -> None:
     env["PERSONA_JUDGE_DATA"] = str(work / "data")
     cmd = [*_persona_judge(), "run", "--only", "05_main_results", "--site", str(site),
            "--no-book", "-p", "mode=local", "-p", "dataset=chatbot_arena",
-           "-p", f"model={MODEL}", "-p", "smoke_max_users=2", "-p", "n_candidates=2",
-           "-p", "m_candidates=2", "-p", "n_resamples=200", "-p", "max_workers=1",
+           "-p", f"model={MODEL}", "-p", "variant=ours", "-p", "smoke_max_users=2",
+           "-p", "n_candidates=2", "-p", "m_candidates=2", "-p", "n_resamples=200",
+           "-p", "max_workers=1",
            "-p", f"llm_settings={settings}"]
     status, output, seconds = run_fit(cmd, env, work / "chapter05.log")
     report.facts["chapter05_wall_seconds"] = round(seconds, 1)
