@@ -5,8 +5,9 @@ The instruction Θ is a prompt template (a packaged id such as
 ``.txt`` file with ``=== system ===``, ``=== user ===`` (using ``$examples``)
 and ``=== example ===`` sections (using ``$index $conversation $chosen
 $rejected $chosen_letter $rejected_letter $reasoning``)). The paper optimised Θ
-once with DSPy MIPROv2 on PRISM; we do not run that optimisation, so Θ is a
-parameter and its id enters the cache key and the artifact.
+once with DSPy MIPROv2 on PRISM; Θ is a parameter here (``persona-judge
+optimise-theta`` searches one, with our search or MIPROv2) and its id enters the cache
+key and the artifact.
 
 A Θ file may also carry worked demonstrations (``=== shot_input ===`` /
 ``=== shot_output ===`` pairs), sent as earlier user and assistant turns; the
@@ -87,6 +88,25 @@ def persona_request(examples: Sequence[tuple[Preference, Trace | None]],
     assistant turn; then the ``user`` section with the user's own history.
     """
     template = load_template(instruction)
+    messages = [{"role": "system", "content": template.render("system")}]
+    for shot_in, shot_out in zip(template.sections_named("shot_input"),
+                                 template.sections_named("shot_output"), strict=True):
+        messages.append({"role": "user", "content": Template(shot_in).substitute()})
+        messages.append({"role": "assistant", "content": Template(shot_out).substitute()})
+    messages.append({"role": "user",
+                     "content": template.render("user", examples=render_history(examples,
+                                                                                 instruction))})
+    user = examples[0][0].user_id if examples else ""
+    return ChatRequest(messages=messages, template=template.id, temperature=temperature,
+                       max_tokens=max_tokens, sample_index=sample_index,
+                       labels={"user": user, "pair": "", "step": "persona synthesis"})
+
+
+def render_history(examples: Sequence[tuple[Preference, Trace | None]],
+                   instruction: str = PERSONA_SYNTHESIS) -> str:
+    """The user's history as the Θ's ``example`` section shows it (what ``$examples`` of
+    its ``user`` section receives): one block per (preference, verified trace or None)."""
+    template = load_template(instruction)
     rendered = []
     for i, (pref, trace) in enumerate(examples, start=1):
         order = trace.order if trace is not None else ORDERS[0]
@@ -100,17 +120,7 @@ def persona_request(examples: Sequence[tuple[Preference, Trace | None]],
             first=first, second=second,
             preferred_ordinal="First" if chosen_letter == "A" else "Second",
             reasoning=reasoning or NO_REASONING))
-    messages = [{"role": "system", "content": template.render("system")}]
-    for shot_in, shot_out in zip(template.sections_named("shot_input"),
-                                 template.sections_named("shot_output"), strict=True):
-        messages.append({"role": "user", "content": Template(shot_in).substitute()})
-        messages.append({"role": "assistant", "content": Template(shot_out).substitute()})
-    messages.append({"role": "user",
-                     "content": template.render("user", examples="\n".join(rendered))})
-    user = examples[0][0].user_id if examples else ""
-    return ChatRequest(messages=messages, template=template.id, temperature=temperature,
-                       max_tokens=max_tokens, sample_index=sample_index,
-                       labels={"user": user, "pair": "", "step": "persona synthesis"})
+    return "\n".join(rendered)
 
 
 #: What each section of a Θ file may use (see the README's "Θ file format").
@@ -192,11 +202,11 @@ def clean_persona(text: str | None) -> str | None:
     return cleaned if len(cleaned.split()) >= MIN_PERSONA_WORDS else None
 
 
-def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
-                       winner: CandidateScore | None, client: Any,
-                       instruction: str = PERSONA_SYNTHESIS, *,
-                       max_tokens: int = PERSONA_MAX_TOKENS) -> PersonaResult:
-    """Step 2 for one user: write the persona from the winning candidate (see module doc)."""
+def persona_examples(train: Sequence[Preference], traces: Sequence[Trace],
+                     winner: CandidateScore | None
+                     ) -> tuple[list[tuple[Preference, Trace | None]], list[Fallback]]:
+    """What step 2 shows of one user (see the module doc): the winning candidate's verified
+    traces and labelled examples, else every training pair (with the fallback recorded)."""
     by_pair = {t.pair_id: t for t in traces}
     members = set(winner.members) if winner else set()
     labelled = set(winner.labelled) if winner else set()
@@ -211,6 +221,15 @@ def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
                else "the winning candidate showed no pair")
         fallbacks.append(Fallback("persona from labelled training pairs", "persona", why))
         examples = [(p, by_pair.get(p.pair_id)) for p in train]
+    return examples, fallbacks
+
+
+def synthesize_persona(train: Sequence[Preference], traces: Sequence[Trace],
+                       winner: CandidateScore | None, client: Any,
+                       instruction: str = PERSONA_SYNTHESIS, *,
+                       max_tokens: int = PERSONA_MAX_TOKENS) -> PersonaResult:
+    """Step 2 for one user: write the persona from the winning candidate (see module doc)."""
+    examples, fallbacks = persona_examples(train, traces, winner)
     source = [p.pair_id for p, _ in examples]
     template_id = load_template(instruction).id
     result = PersonaResult(None, source, fallbacks, Spend(), template_id)

@@ -10,7 +10,10 @@ endpoint, and prints a dry-run estimate of the search (calls, tokens, dollars; c
 are free); ``--estimate-only`` stops there. It writes the winning Θ to ``--out`` (a file
 that ``persona-judge fit --persona-instruction`` reads) and, beside it in
 ``<out stem>_search/``, every candidate with its score (``candidates.csv``,
-``search.json``) and the candidates' Θ files. Exit status as for ``fit``: 0 done, 2 an
+``search.json``) and the candidates' Θ files. ``--optimiser miprov2`` runs DSPy's MIPROv2
+instead (:mod:`~persona_judge.optimisation.miprov2`; the optional ``[reference]`` extra),
+with the same checks, estimate, outputs (plus ``program.json``, the winning DSPy program)
+and exit codes. Exit status as for ``fit``: 0 done, 2 an
 expected problem, 1 a bug, 130 interrupted (finished calls are cached: rerun to resume).
 """
 
@@ -31,6 +34,7 @@ from persona_judge.cli import (
 )
 from persona_judge.errors import OutputError, SettingsError
 
+START_FROM = "persona_synthesis@v1"
 SMOKE_LABEL = ("SMOKE RUN: searched against a scripted stand-in model on this machine, not a "
                "real LLM. The Θ written only shows that the search runs.")
 
@@ -85,6 +89,8 @@ def _optimise_theta(args: argparse.Namespace) -> int:
     cache = Path(args.cache).expanduser() if args.cache else None
     if cache is not None or not args.smoke:
         cache = check_cache_file(cache or paths.cache_path("real"))
+    if args.optimiser == "miprov2":
+        return _optimise_miprov2(args, train, cache, out)
     try:
         check_persona_instruction(args.start_from)
     except SettingsError as err:
@@ -124,6 +130,83 @@ def _optimise_theta(args: argparse.Namespace) -> int:
     return 0
 
 
+def _optimise_miprov2(args: argparse.Namespace, train: list[Any], cache: Path | None,
+                      out: Path) -> int:
+    """The ``--optimiser miprov2`` arm: same checks, estimate and outputs as the search."""
+    from persona_judge.reference.extra import require_reference_extra
+
+    require_reference_extra("--optimiser miprov2")
+    if args.start_from != START_FROM:
+        raise SettingsError(f"--start-from {args.start_from}: --optimiser miprov2 starts from "
+                            "its own DSPy program's instruction; leave --start-from out")
+    from persona_judge.method.synthesizeme import SynthesizeMeConfig
+    from persona_judge.optimisation.miprov2 import (
+        MiproSettings,
+        call_bound,
+        describe_bound,
+        optimise_theta_miprov2,
+        split_roles,
+    )
+
+    settings = MiproSettings(
+        num_candidates=args.max_candidates, num_trials=args.num_trials,
+        max_bootstrapped_demos=args.max_bootstrapped_demos,
+        max_labeled_demos=args.max_labeled_demos, minibatch=args.minibatch,
+        seed=args.seed, max_calls=args.max_calls)
+    config = SynthesizeMeConfig(n_candidates=args.n_candidates, seed=args.seed,
+                                variant=args.variant, persona_instruction="persona_synthesis@v1",
+                                components=("persona",))
+    demo, scoring = split_roles(train, settings)
+    print(describe_bound(len(demo), len(scoring), settings,
+                         call_bound(demo, scoring, config, settings)))
+    folder = out.parent / f"{out.stem}_search"
+    llm_settings = {"progress": not args.smoke, **_llm_settings(args)}
+    with ExitStack() as stack:
+        client = _open_client(args, cache, llm_settings, stack)
+        _print_dry_run(client, lambda twin, tmp: optimise_theta_miprov2(
+            train, twin, config, settings=settings, folder=tmp))
+        if args.estimate_only:
+            return 0
+        search = optimise_theta_miprov2(train, client, config, settings=settings,
+                                        folder=folder)
+        if args.smoke:
+            search.notes.append(SMOKE_LABEL)
+        print(client.summary())
+    from persona_judge.optimisation.miprov2 import write_text
+
+    search.save(folder)
+    write_text(search.theta_text, out)
+    table = search.table()
+    shown = table[["candidate", "trial", "kind", "demos", "accuracy", "miprov2 score", "best"]]
+    print(shown.to_string(index=False, na_rep="–", float_format=lambda v: f"{v:.1f}"))
+    best = search.best_candidate
+    label = f"{SMOKE_LABEL}\n" if args.smoke else ""
+    print(f"\n{label}Best (MIPROv2's pick): candidate {best.index} (trial {best.trial}, "
+          f"{best.n_demos} worked demonstration(s)), MIPROv2 score "
+          f"{100 * best.miprov2_score:.1f} over {len(scoring)} scoring user(s).\nWrote {out} "
+          f"(use it with persona-judge fit --variant {args.variant} --persona-instruction "
+          f"{out}) and every candidate in {folder}.")
+    return 0
+
+
+def _print_dry_run(client: Any, run: Any) -> None:
+    """Run ``run(twin, folder)`` on a dry-run twin of ``client`` and print what it counted."""
+    import tempfile
+
+    from persona_judge.analyses.common import dry_run_twin
+
+    twin = dry_run_twin(client)
+    try:
+        with tempfile.TemporaryDirectory(prefix="persona-judge-theta-dry-") as tmp:
+            run(twin, tmp)
+        stats = twin.stats
+        print(f"dry run (nothing sent): {stats.calls:,} call(s), {stats.cache_hits:,} cache "
+              f"hit(s), ~{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} "
+              f"completion tokens, ${stats.dollars:,.2f} at list prices")
+    finally:
+        twin.close()
+
+
 def _open_client(args: argparse.Namespace, cache: Path | None, settings: dict[str, Any],
                  stack: ExitStack) -> Any:
     from persona_judge.study.notebook import real_llm, smoke_llm
@@ -137,22 +220,10 @@ def _open_client(args: argparse.Namespace, cache: Path | None, settings: dict[st
 
 
 def _print_estimate(client: Any, train: list[Any], config: Any, budget: Any, out: Path) -> None:
-    import tempfile
-
-    from persona_judge.analyses.common import dry_run_twin
     from persona_judge.optimisation.theta_search import optimise_theta
 
-    twin = dry_run_twin(client)
-    try:
-        with tempfile.TemporaryDirectory(prefix="persona-judge-theta-dry-") as tmp:
-            optimise_theta(train, twin, config, budget=budget, folder=tmp,
-                           seeds=(config.persona_instruction,))
-        stats = twin.stats
-        print(f"dry run (nothing sent): {stats.calls:,} call(s), {stats.cache_hits:,} cache "
-              f"hit(s), ~{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} "
-              f"completion tokens, ${stats.dollars:,.2f} at list prices")
-    finally:
-        twin.close()
+    _print_dry_run(client, lambda twin, tmp: optimise_theta(
+        train, twin, config, budget=budget, folder=tmp, seeds=(config.persona_instruction,)))
 
 
 def _search(client: Any, train: list[Any], config: Any, budget: Any, out: Path) -> Any:
@@ -183,13 +254,30 @@ def add_optimise_theta_command(sub: argparse._SubParsersAction) -> None:
                    help="the judge that scores each Θ, as fit --variant: public (First/Second "
                         "verdicts, persona in the system message; fit's default) or ours (JSON "
                         "verdicts); use the Θ with the same --variant")
-    p.add_argument("--start-from", default="persona_synthesis@v1",
+    p.add_argument("--optimiser", choices=("search", "miprov2"), default="search",
+                   help="search: the study's propose-and-score search over its own templates "
+                        "(default); miprov2: DSPy's MIPROv2, the authors' optimiser, over a "
+                        "DSPy persona program whose instruction and worked demonstrations "
+                        "become a public-variant Θ file (needs pip install -e '.[reference]')")
+    p.add_argument("--start-from", default=START_FROM,
                    help="the starting Θ (scored first; its framing is kept): a template id, a "
                         ".txt file, or 'public'")
     p.add_argument("--max-candidates", type=_non_negative_int, default=8,
-                   help="instructions to propose (default 8)")
+                   help="instructions to propose (default 8); with miprov2 its num_candidates "
+                        "(instruction candidates and demo sets, at least 3)")
     p.add_argument("--rounds", type=_positive_int, default=2,
                    help="proposal rounds; each sees the scores so far (default 2)")
+    mipro = p.add_argument_group("--optimiser miprov2 (MIPROv2's settings)")
+    mipro.add_argument("--num-trials", type=_positive_int, default=16,
+                       help="MIPROv2 trials, the first scores the starting program (default 16)")
+    mipro.add_argument("--max-bootstrapped-demos", type=_non_negative_int, default=6,
+                       help="worked demonstrations per demo set (default 6, as the released "
+                            "programs)")
+    mipro.add_argument("--max-labeled-demos", type=_non_negative_int, default=0,
+                       help="raw histories per demo set (default 0; they hold no persona and "
+                            "are left out of the Θ file)")
+    mipro.add_argument("--minibatch", action="store_true",
+                       help="score trials on minibatches of scoring users (default: all)")
     p.add_argument("--max-calls", type=_positive_int, default=None,
                    help="refuse to start if the search may make more method requests")
     p.add_argument("--estimate-only", action="store_true",

@@ -28,15 +28,17 @@ prompts and its one cached client:
 5. **Pick.** The best score wins; ties go to the earliest candidate, so a proposal must
    beat the seeds strictly to replace them.
 
-**Why not DSPy's MIPROv2 itself.** MIPROv2 optimises the prompts of a DSPy program as
-DSPy renders them (its adapter's field format), and searches instruction × few-shot
-combinations on minibatches with a Bayesian optimiser (Optuna's TPE). The study's persona
-synthesis and judge are our own templates, not DSPy modules: an instruction tuned inside
-DSPy's format would be tuned for prompts this study never sends. With a small pool (a few
-to a few dozen candidates) every candidate can be scored on every training user, which
-also makes all scores comparable (each on the same judgments) and keeps every call in our
-cache. What we keep from MIPROv2 is its structure: grounded, tip-varied proposals,
-scored by validation accuracy of the persona-guided judge, the best kept.
+**This search or DSPy's MIPROv2: both exist** (``optimise-theta --optimiser search|miprov2``).
+This search tunes the study's own templates as they are sent (an instruction in our
+format, any framing), and scores every candidate on every training user, so all scores
+are comparable (each on the same judgments); use it to improve a Θ of ours, or for either
+variant. :mod:`persona_judge.optimisation.miprov2` runs the authors' optimiser itself
+(DSPy's ``MIPROv2``, the ``[reference]`` extra) over a DSPy persona program of ours: it
+tunes an instruction *and* worked demonstrations together, in DSPy's field format, with
+Optuna's sampler choosing which combinations to score (on scoring users disjoint from
+the users demonstrations come from), and the winning program becomes a public-variant Θ
+file through the converter that reads the released program. Use it to redo what the
+paper did, or to compare the two optimisers; the calls of both go through the one cache.
 
 **Budget.** ``max_candidates`` proposals in ``rounds`` rounds; ``max_calls`` refuses to
 start when the design's upper bound on method requests (:func:`call_bound`) exceeds it.
@@ -65,10 +67,10 @@ import pandas as pd
 from persona_judge.data.records import UserSplit
 from persona_judge.errors import PersonaJudgeError, SettingsError
 from persona_judge.evaluation.predict import fit_concurrently
-from persona_judge.llm import ChatRequest
+from persona_judge.llm import ChatRequest, Judgment
 from persona_judge.llm.client import DRY_RUN_TEXT
 from persona_judge.method.bootstrap import BootstrapResult
-from persona_judge.method.judge import ORDERS, correct_letter, judge_request
+from persona_judge.method.judge import ORDERS, Order, correct_letter, judge_request
 from persona_judge.method.persona import synthesize_persona
 from persona_judge.method.synthesizeme import SynthesizeMeConfig, bootstrap_step
 from persona_judge.method.templates import PERSONA_SYNTHESIS, load_template
@@ -345,6 +347,26 @@ def clean_instruction(text: str | None) -> str | None:
 
 
 # -- scoring -----------------------------------------------------------------------------------
+def validation_requests(persona: str | None, user: UserSplit, config: SynthesizeMeConfig, *,
+                        style: Any = None, step: str = "theta candidate"
+                        ) -> list[tuple[ChatRequest, Order]]:
+    """The judgments that score a persona: each of ``user``'s validation pairs in both
+    orders, asked of the persona-only judge of ``config``'s variant (``persona=None``: its
+    default judge), with the order each was shown in."""
+    style = style or config.judge_style()
+    return [(judge_request(pref, order, persona=persona, step=step,
+                           default_template=config.judge_default,
+                           personalized_template=config.judge_personalized, style=style),
+             order)
+            for pref in user.val for order in ORDERS]
+
+
+def is_correct(verdict: Judgment, order: Order) -> int:
+    """1 if the judge picked the user's choice in this order; ties, unparseable answers and
+    failed calls (no choice) are 0."""
+    return int(verdict.choice == correct_letter(order))
+
+
 def _score(candidates: Sequence[ThetaCandidate], users: Sequence[UserSplit],
            steps: Mapping[str, BootstrapResult], client: Any, config: SynthesizeMeConfig,
            max_workers: int) -> None:
@@ -375,19 +397,15 @@ def _score(candidates: Sequence[ThetaCandidate], users: Sequence[UserSplit],
             cand.personas[user.user_id] = persona
             if persona is None:
                 cand.no_persona.append(user.user_id)
-            for pref in user.val:
-                for order in ORDERS:
-                    requests.append(judge_request(
-                        pref, order, persona=persona, step="theta candidate",
-                        default_template=config.judge_default,
-                        personalized_template=config.judge_personalized, style=style))
-                    where.append((cand, user.user_id, order))
+            for request, order in validation_requests(persona, user, config, style=style):
+                requests.append(request)
+                where.append((cand, user.user_id, order))
     verdicts = client.judge_many(requests, desc="Θ candidates on validation")
     for cand in candidates:
         cand.per_user = {u.user_id: [0, 0] for u in users}
     for (cand, user_id, order), verdict in zip(where, verdicts, strict=True):
         cand.per_user[user_id][1] += 1
-        cand.per_user[user_id][0] += int(verdict.choice == correct_letter(order))
+        cand.per_user[user_id][0] += is_correct(verdict, order)
 
 
 def pick_best(candidates: Sequence[ThetaCandidate]) -> int:

@@ -9,8 +9,10 @@ limits, retries, circuit breaker, call counts and prices apply unchanged.
 
 Each DSPy request becomes one :class:`~persona_judge.llm.ChatRequest`: the messages DSPy
 formatted, template :data:`REFERENCE_TEMPLATE` (the package version: a new version of the
-authors' code is a new cache namespace), and DSPy's sampling parameters (temperature,
-``max_tokens``, ``top_p``, ``seed``; ``n`` draws ``n`` samples with sample indexes 0..n-1).
+authors' code is a new cache namespace; another DSPy program, such as the MIPROv2 arm of
+:mod:`persona_judge.optimisation.miprov2`, passes its own namespace), and DSPy's sampling
+parameters (temperature, ``max_tokens``, ``top_p``, ``seed``; ``n`` draws ``n`` samples with
+sample indexes 0..n-1).
 So the cache key holds the messages and every sampling parameter, a rerun sends nothing,
 and an interrupted fit resumes from its cached calls. DSPy's own cache is never used (this
 class does not call LiteLLM). ``response_format``, which DSPy's JSON fallback adds when
@@ -84,17 +86,19 @@ class StudyLM(dspy.BaseLM):  # type: ignore[misc, name-defined]
     """DSPy's LM interface over the study's cached client (see the module doc)."""
 
     def __init__(self, client: Any, *, max_tokens: int = OFFICIAL_MAX_TOKENS,
-                 temperature: float = 0.0, labels: dict[str, str] | None = None) -> None:
+                 temperature: float = 0.0, labels: dict[str, str] | None = None,
+                 template: str = REFERENCE_TEMPLATE) -> None:
         super().__init__(model=str(client.model), model_type="chat", temperature=temperature,
                          max_tokens=max_tokens, cache=False)
         self.client = client
         self.labels = dict(labels or {"method": "official code"})
+        self.template = template  # the cache namespace (default: the authors' package)
         self.stopped: PersonaJudgeError | None = None
         self._lock = threading.Lock()
 
     # DSPy deep-copies programs and sometimes their LM: share the client, copy the settings.
     def __deepcopy__(self, memo: dict[int, Any]) -> StudyLM:
-        twin = StudyLM(self.client, labels=self.labels)
+        twin = StudyLM(self.client, labels=self.labels, template=self.template)
         twin.kwargs = dict(self.kwargs)
         return twin
 
@@ -116,7 +120,7 @@ class StudyLM(dspy.BaseLM):  # type: ignore[misc, name-defined]
             messages = [{"role": "user", "content": str(prompt)}]
         return ChatRequest(
             messages=tuple({"role": m["role"], "content": m["content"]} for m in messages),
-            template=REFERENCE_TEMPLATE, temperature=float(settings["temperature"]),
+            template=self.template, temperature=float(settings["temperature"]),
             max_tokens=int(settings["max_tokens"]), top_p=settings.get("top_p"),
             seed=settings.get("seed"), sample_index=sample_index, labels=self.labels)
 

@@ -20,6 +20,15 @@ Rules (deterministic, content only, so smoke records are stable):
   judgements it was given (each a block between rules of ``=``: the two replies in
   guillemets, then First / Second), or one picked by a hash when they show none, so the
   persona judge has a signal;
+* a ``proposed_instruction`` field (MIPROv2's instruction proposer, used by
+  :mod:`persona_judge.optimisation.miprov2`) gets a labelled smoke instruction tagged
+  with a hash of the request, so every proposal differs: one that asks to state the
+  reply length the person favours, or (one time in three) one that asks to *hedge
+  every claim*; a persona asked for under a hedging instruction names no taste, so in
+  a smoke run candidates differ in score (this says nothing about real models);
+* a history in the study's own framing (``First reply:`` / ``Second reply:`` ... ``The
+  user preferred: First``, as :mod:`persona_judge.method.theta` frames it) is read like
+  the blocks above when it holds none of them;
 * any other output field (``reasoning`` included) gets a short labelled sentence.
 """
 
@@ -37,8 +46,13 @@ _PERSONA_STYLE = re.compile(r"favours the (longer|shorter)")
 _BLOCK_RULE = re.compile(r"={10,}")
 _QUOTED = re.compile(r"«(.*?)»", re.DOTALL)
 _VERDICT = re.compile(r"\b(First|Second)\b")
+_FRAMED = re.compile(r"First reply:\n(.*?)\n\nSecond reply:\n(.*?)\n\n.*?"
+                    r"The user preferred: (First|Second)\b", re.DOTALL)
 COMPLETED = "completed"
 SMOKE_NOTE = "[Scripted smoke stand-in answering DSPy's format, not a model.]"
+PROPOSED = "proposed_instruction"
+HEDGE_MARK = "hedges every claim"
+SMOKE_INSTRUCTION_LABEL = "[Smoke stand-in instruction"
 
 
 def _digest(*parts: str) -> int:
@@ -109,10 +123,25 @@ def _choose(messages: list[dict[str, Any]], system: str, fields: dict[str, str],
     return options[_digest(first, second) % 2], "no signal, a hash of the two replies"
 
 
-def _persona(judgements: str) -> str:
+def _proposed_instruction(messages: list[dict[str, Any]]) -> str:
+    """A labelled smoke instruction, tagged (and picked) by a hash of the whole request."""
+    digest = _digest(*(str(m.get("content", "")) for m in messages))
+    tag = f"{SMOKE_INSTRUCTION_LABEL} {digest:08x}]"
+    if digest % 3 == 0:
+        return (f"{tag} Read the past judgements and write a persona that {HEDGE_MARK} and "
+                "commits to no particular taste.")
+    return (f"{tag} Read the past judgements and write a persona that states plainly which "
+            "reply length this person favours, longer or shorter.")
+
+
+def _persona(judgements: str, system: str = "") -> str:
     """A scripted persona naming the length taste of the judgements it was given: each
     judgement is a block between rules of ``=`` holding the two replies in guillemets
-    and, after them, the reply the person preferred (First / Second)."""
+    and, after them, the reply the person preferred (First / Second); else blocks in the
+    study's framing. Under a smoke instruction that hedges, a persona naming no taste."""
+    if HEDGE_MARK in system and SMOKE_INSTRUCTION_LABEL in system:
+        return (f"{SMOKE_NOTE} Written under an instruction that {HEDGE_MARK}: this persona "
+                "commits to no particular taste.")
     lengths = []
     for block in _BLOCK_RULE.split(judgements):
         quoted = _QUOTED.findall(block)
@@ -120,6 +149,9 @@ def _persona(judgements: str) -> str:
         if said:
             first, second = len(quoted[0]), len(quoted[1])
             lengths.append((first, second) if said[-1] == "First" else (second, first))
+    if not lengths:
+        lengths = [(len(a), len(b)) if said == "First" else (len(b), len(a))
+                   for a, b, said in _FRAMED.findall(judgements)]
     style = _style(lengths)
     if style is None:
         style = ("longer", "shorter")[_digest(judgements) % 2]
@@ -150,7 +182,9 @@ def dspy_format_answer(request_json: dict[str, Any] | str) -> str | None:
                 continue  # left out on purpose (see the module doc)
             value = choice
         elif "persona" in name:
-            value = _persona(" ".join(fields.values()))
+            value = _persona(" ".join(fields.values()), system)
+        elif name == PROPOSED:
+            value = _proposed_instruction(messages)
         else:
             why = next((w for n in outputs if n in literals
                         for _, w in [_choose(messages, system, fields, literals[n])]), "")
