@@ -69,3 +69,13 @@ def released_program_stand_in() -> Iterator[str]:
             os.environ.pop(theta.URL_ENV, None)
         else:
             os.environ[theta.URL_ENV] = before
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_ipython_shell() -> Iterator[None]:
+    """Clear an IPython shell a test left behind: while one exists, ``display`` hands
+    objects to it instead of printing text, which changes what later tests read."""
+    yield
+    shell_module = sys.modules.get("IPython.core.interactiveshell")
+    if shell_module is not None and shell_module.InteractiveShell.initialized():
+        shell_module.InteractiveShell.clear_instance()

@@ -57,6 +57,33 @@ def test_order_is_preserved_and_duplicates_are_asked_once(
     assert results[3] is not results[8]  # each position gets its own object
 
 
+def test_threads_asking_the_same_request_at_once_pay_for_it_once(
+    make_client, server: StandInServer
+) -> None:
+    """The official code's parallel searches ask identical requests from several threads:
+    one copy goes out, its twins wait and read the cache, so the counts never depend on
+    timing (and a twin is never paid for)."""
+    server.latency = 0.15
+    client = make_client(max_concurrency=8)
+    start = threading.Barrier(12)
+    texts: list[tuple[int, str]] = []
+
+    def ask(i: int) -> None:
+        start.wait()
+        texts.append((i, client.chat(text_request(i)).text))
+
+    threads = [threading.Thread(target=ask, args=(1 + t % 2,)) for t in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert server.requests_seen == 2
+    assert client.stats.calls == 2 and client.stats.cache_hits == 10
+    for i in (1, 2):  # every twin got the answer to its own request
+        assert len({text for j, text in texts if j == i}) == 1
+    assert {text for j, text in texts if j == 1} != {text for j, text in texts if j == 2}
+
+
 class FakeClock:
     """A clock that only moves when the limiter waits: admissions become exact numbers."""
 

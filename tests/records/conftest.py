@@ -3,7 +3,8 @@
 The summary chapter's record (``06_paper_comparison``) reads the six settings' saved
 results that chapter 05 writes. When the six chapter-05 records ran earlier in the same
 session those results are already in the session's data folder; when 06 runs alone (or
-first), this hook computes them before its first cell, through the library, exactly as
+first), this hook computes them before its first cell (and chapter 10's reward-model
+results, which the study computes before 06 and 06 shows), through the library, exactly as
 chapter 05 does in smoke mode: the same users, settings, results key and folder (read
 from the record's injected parameters), the scripted stand-in (with its own throw-away
 cache, as every smoke chapter has, so no other record's counts move), a seeded run. So the
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 NEEDS_MAIN_RESULTS = "06_paper_comparison.ipynb"
+REWARD_MODELS = "10_reward_models.ipynb"
 _prepared: set[Path] = set()
 
 
@@ -50,17 +52,47 @@ def ensure_main_results(params: dict[str, Any]) -> list[Path]:
         users = mr.results_users(cell_params)
         found = mr.find_results(cell_params, users)
         if found is None:
+            official_code = mr.check_reference_arm(cell_params)
             survey = (load_prism_survey("smoke", revision=cell_params["survey_revision"])
                       if mr.uses_survey(cell.dataset) else None)
             with smoke_llm(cell.model, responder=smoke_responder, progress=False) as client:
                 results = mr.run_main_results(
                     users, client, mr.method_config(cell_params), survey=survey,
                     survey_include=cell_params["survey_include"],
-                    compare_theta=bool(cell_params["compare_theta"]), progress=False,
-                    max_workers=1)
+                    compare_theta=bool(cell_params["compare_theta"]),
+                    compare_variant=bool(cell_params["compare_variant"]), progress=False,
+                    reference_arm=official_code, max_workers=1)
             found = results.save(mr.results_folder(cell_params, users))
         folders.append(found)
     return folders
+
+
+def ensure_reward_models(params: dict[str, Any]) -> Path | None:
+    """Chapter 10's saved results (smoke: the tiny local model on CPU), computed where
+    missing, exactly as the chapter computes them; the folder, or ``None`` without the
+    ``[reward-models]`` extra (chapter 10 then shows a page that says so, and 06 "not run")."""
+    from persona_judge.evaluation import main_results as mr
+    from persona_judge.reward_models import study as rm
+    from persona_judge.reward_models.settings import settings_from
+    from persona_judge.study.notebook import load_users
+
+    assert params["mode"] == "smoke", "records are smoke runs"
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    settings = settings_from(params["rm_settings"], params["mode"])
+    chosen = rm.methods_from(params["methods"])
+    test_users = mr.results_users(params)
+    home = rm.results_home(params, test_users, settings, chosen)
+    if (home / "judgments.csv").is_file():
+        return home
+    train_users = load_users(params["dataset"], params["mode"], None, params["seed"])
+    personas, note = rm.personas_from_main_results(params, test_users)
+    results = rm.run_reward_models(train_users, test_users, settings, seed=params["seed"],
+                                   mode=params["mode"], personas=personas, persona_note=note,
+                                   methods=chosen, progress=False)
+    return rm.save_latest(results, home)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -68,3 +100,5 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if record.name == NEEDS_MAIN_RESULTS and record not in _prepared:
         _prepared.add(record)
         ensure_main_results(injected_parameters(record))
+        # chapter 10 runs before 06 in the study (study.yaml): its rows are in 06's record
+        ensure_reward_models(injected_parameters(record.parent / REWARD_MODELS))

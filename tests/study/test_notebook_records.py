@@ -33,3 +33,17 @@ def test_every_chapter_has_a_smoke_record_with_the_same_code():
                         if "injected-parameters" in c.metadata.get("tags", [])]
             assert injected and 'mode = "smoke"' in injected[0].source, \
                 f"{record.name} must be a smoke run (nbval re-executes it without an endpoint)"
+
+
+def test_records_keep_the_outputs_cells_printed():
+    """A record is the notebook as executed, not the book's page: the page folds run logs
+    out of cell outputs (into a "Run details" box), which nbval would then miss."""
+    for record in sorted(runner.records_dir().glob("*.ipynb")):
+        nb = nbformat.read(record, as_version=4)
+        assert not [c for c in nb.cells if c.get("id") == "run-details"], \
+            f"{record.name} is a book page (logs folded away): run `make record`"
+        summaries = [c for c in nb.cells if c.cell_type == "code"
+                     and "client.summary()" in c.source and "print(" in c.source]
+        for cell in summaries:
+            assert any(o.get("output_type") == "stream" for o in cell.outputs), \
+                f"{record.name}: the cell printing the client's summary has no output of record"

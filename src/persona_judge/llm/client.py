@@ -68,13 +68,14 @@ supports it, ``repetition_penalty``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,6 +377,9 @@ class LLMClient:
             model=model, backend=self.backend, dry_run=dry_run, price_known=self._price is not None
         )
         self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
+        # single flight: one copy of a request in flight; its twins wait and read the cache
+        self._flight_guard = threading.Lock()
+        self._flights: dict[str, list[Any]] = {}
         window = self.config.rate_window
         self._rpm = (SlidingWindowLimiter(self.config.rpm, window, keep_history=True)
                      if self.config.rpm else None)
@@ -698,6 +702,37 @@ class LLMClient:
             # in the form it found (never in the refused one).
             return self._send_wire(dataclasses.replace(wire, structured=self._capability),
                                    judge=judge)
+        with self._single_flight(key):
+            hit = self.cache.get(key)  # a twin sent from another thread has answered it
+            if hit is not None:
+                self.stats.add(cache_hits=1)
+                return ChatResult(hit.text, hit.prompt_tokens, hit.completion_tokens,
+                                  cached=True, finish_reason=hit.finish_reason), wire
+            return self._send_uncached(wire, key)
+
+    @contextlib.contextmanager
+    def _single_flight(self, key: str) -> Iterator[None]:
+        """Hold the one lock of requests with cache key ``key``.
+
+        Threads that ask the same request at once (the official code's parallel searches
+        do) would otherwise each miss the cache and each pay for it, and whether a request
+        counts as a call or a cache hit would depend on timing. The first copy is sent;
+        the others wait for it and read its answer from the cache (a failed first copy
+        leaves nothing cached, so the next one is sent)."""
+        with self._flight_guard:
+            entry = self._flights.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._flight_guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    self._flights.pop(key, None)
+
+    def _send_uncached(self, wire: ChatRequest, key: str) -> tuple[ChatResult, ChatRequest]:
+        """Send ``wire`` (not in the cache) to the endpoint and cache its answer."""
         if self._breaker.tripped:
             raise self._breaker_error()
         self.stats.add(calls=1)

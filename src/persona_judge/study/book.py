@@ -60,6 +60,16 @@ class Site:
         return self.book_dir / "generated"
 
     @property
+    def raw_dir(self) -> Path:
+        """Executed chapters as papermill wrote them, before the book's page edits (which
+        fold run logs out of cell outputs): what ``--record`` keeps for nbval."""
+        return self.root / "_build" / "executed-raw"
+
+    def raw_copy(self, page: Path) -> Path:
+        """Where the unedited copy of an executed page (under :attr:`executed_dir`) lives."""
+        return self.raw_dir / page.resolve().relative_to(self.executed_dir.resolve())
+
+    @property
     def html_dir(self) -> Path:
         return self.root / "_build" / "html"
 

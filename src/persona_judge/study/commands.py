@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
         if config["mode"] != "smoke":
             raise runner.StudyRunError("--record keeps smoke runs only (nbval's outputs of "
                                        "record must be reproducible without an endpoint)")
-        for path in runner.record(written):
+        for path in runner.record(written, site):
             print(f"recorded {path}")
     if not args.no_book:
         start = time.monotonic()

@@ -186,6 +186,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
     for name in dict.fromkeys(r.name for r in runs if r.chapter.grid):
         # a grid chapter's pages are this run's cells only: no page of an earlier grid stays
         shutil.rmtree(site.executed_dir / name, ignore_errors=True)
+        shutil.rmtree(site.raw_dir / name, ignore_errors=True)
         _forget_chapter_runs(site, f"{name}/")
     for i, run in enumerate(runs, start=1):
         target = site.executed_dir / f"{run.page}.ipynb"
@@ -216,6 +217,9 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             skipped[run.label] = f"stopped: {failure.ename}"
             written.append(target)
             continue
+        raw = site.raw_copy(target)
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target, raw)  # nbval's record: outputs as executed, logs included
         cell_overrides = {**run.cell, **overrides} if run.cell else overrides
         pages.finish_page(target, run.name, cell_overrides, params, run.cell,
                           label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "",
@@ -295,13 +299,19 @@ def build(site: Site | None = None) -> Path:
     return build_book(site, last_run_config(site))
 
 
-def record(written: Sequence[Path]) -> list[Path]:
-    """Copy smoke-executed chapters into tests/records as nbval's outputs of record."""
+def record(written: Sequence[Path], site: Site | None = None) -> list[Path]:
+    """Copy smoke-executed chapters into tests/records as nbval's outputs of record.
+
+    The copy is the notebook as executed (:meth:`Site.raw_copy`), not the book's page:
+    the page moves run logs out of cell outputs into a folded box, and nbval compares the
+    outputs a cell prints. A page that was not executed (a placeholder) is copied as is."""
+    site = site or Site.default()
     target = records_dir()
     target.mkdir(parents=True, exist_ok=True)
     out = []
     for page in written:
         name = page.name if page.parent.name == "executed" else \
             f"{page.parent.name}--{page.name.split('--', 1)[-1]}"
-        out.append(Path(shutil.copy2(page, target / name)))
+        raw = site.raw_copy(page)
+        out.append(Path(shutil.copy2(raw if raw.is_file() else page, target / name)))
     return out
