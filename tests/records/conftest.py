@@ -1,14 +1,15 @@
 """Each record runs on its own: what a record reads, its test computes first if missing.
 
 The summary chapter's record (``06_paper_comparison``) reads the six settings' saved
-results that chapter 05 writes. When the six chapter-05 records ran earlier in the same
-session those results are already in the session's data folder; when 06 runs alone (or
-first), this hook computes them before its first cell (and chapter 10's reward-model
-results, which the study computes before 06 and 06 shows), through the library, exactly as
-chapter 05 does in smoke mode: the same users, settings, results key and folder (read
-from the record's injected parameters), the scripted stand-in (with its own throw-away
-cache, as every smoke chapter has, so no other record's counts move), a seeded run. So the
-records pass in any order.
+results that chapter 05 writes, and chapter 10's reward-model results (the study runs 10
+before 06); chapter 10's record reads the personas of chapter 05's fits in its setting.
+When those records ran earlier in the same session, their results are already in the
+session's data folder; when 06 or 10 runs alone (or first), this hook computes what it
+reads before its first cell, through the library, exactly as chapters 05 and 10 do in
+smoke mode: the same users, settings, results key and folder (read from the records'
+injected parameters), the scripted stand-in (with its own throw-away cache, as every
+smoke chapter has, so no other record's counts move), a seeded run. So the records pass
+in any order.
 """
 
 from __future__ import annotations
@@ -97,8 +98,15 @@ def ensure_reward_models(params: dict[str, Any]) -> Path | None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     record = Path(str(item.path))
-    if record.name == NEEDS_MAIN_RESULTS and record not in _prepared:
-        _prepared.add(record)
-        ensure_main_results(injected_parameters(record))
-        # chapter 10 runs before 06 in the study (study.yaml): its rows are in 06's record
-        ensure_reward_models(injected_parameters(record.parent / REWARD_MODELS))
+    if record in _prepared or record.name not in (NEEDS_MAIN_RESULTS, REWARD_MODELS):
+        return
+    _prepared.add(record)
+    if record.name == REWARD_MODELS:
+        # chapter 10 reads the personas of chapter 05's fits in its own setting
+        params = injected_parameters(record)
+        ensure_main_results({**params, "grid": {"dataset": [params["dataset"]],
+                                                "model": [params["model"]]}})
+        return
+    ensure_main_results(injected_parameters(record))
+    # chapter 10 runs before 06 in the study (study.yaml): its rows are in 06's record
+    ensure_reward_models(injected_parameters(record.parent / REWARD_MODELS))
