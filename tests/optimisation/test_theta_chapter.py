@@ -5,6 +5,7 @@ and the statistics are paired within each dataset and judge."""
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +174,20 @@ def test_persona_judge_estimate_prices_chapter_11_from_study_yaml(capsys) -> Non
     assert "not estimated" not in printed
     assert "optimise Θ on training users" in printed and "chatbot_arena: judge test pairs" \
         in printed
+
+
+def test_a_smoke_estimate_prices_the_released_size_whatever_was_downloaded(
+        tmp_path: Path, data_folder: Path) -> None:
+    """A smoke (or test) session may have left a synthetic program in the download folder;
+    a smoke estimate, priced as if real, must not depend on it (records pass in any order).
+    A real estimate uses a real download when there is one."""
+    from persona_judge.method.smoke import smoke_theta_program
+
+    downloaded = theta.theta_dir() / "llama70b.json"
+    downloaded.parent.mkdir(parents=True)
+    downloaded.write_text(json.dumps(smoke_theta_program()), encoding="utf-8")
+    smoke = Path(ts._dry_run_released(tmp_path, "llama70b", MODEL, smoke=True))
+    real = Path(ts._dry_run_released(tmp_path, "llama70b", MODEL, smoke=False))
+    assert smoke.name == "released_standin.txt" and real.parent == theta.theta_dir()
+    # the stand-in has the released program's size (about 21.7k prompt tokens)
+    assert len(smoke.read_text(encoding="utf-8")) / 4 > 15_000 > len(real.read_text()) / 4

@@ -262,13 +262,17 @@ def released_theta(mode: str, folder: str | Path | None = None, *,
 _STANDIN_DEMOS, _STANDIN_DEMO_WORDS = 6, 2700
 
 
-def _dry_run_released(folder: Path, theta_program: str = "llama70b", model: str = "") -> str:
+def _dry_run_released(folder: Path, theta_program: str = "llama70b", model: str = "", *,
+                      smoke: bool = False) -> str:
     """For an estimate: the released Θ if already downloaded, else a stand-in program of
-    the released one's shape and size (an estimate never downloads)."""
+    the released one's shape and size (an estimate never downloads). A smoke estimate is
+    priced as if real and always takes the stand-in: what sits in the download folder of
+    a smoke or test session may be a synthetic program, and the forecast must not depend
+    on what an earlier run left there."""
     from persona_judge.method import theta
 
     program = theta.program_for_model(theta_program, model)
-    if (theta.theta_dir() / f"{program}.json").is_file():
+    if not smoke and (theta.theta_dir() / f"{program}.json").is_file():
         return str(theta.public_theta_template(program=program))
     demo = {"past_judgements": "[dry run stand-in] " + "word " * _STANDIN_DEMO_WORDS,
             "reasoning": "[dry run stand-in reasoning]",
@@ -416,7 +420,8 @@ def estimate_theta(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     clients = {model: client, **{j: sibling_client(client, j) for j in design.judges}}
     method = theta_config(settings, components=design.components)
     with tempfile.TemporaryDirectory(prefix="persona-judge-theta-estimate-") as tmp:
-        released = (_dry_run_released(Path(tmp), method.theta_program, model)
+        released = (_dry_run_released(Path(tmp), method.theta_program, model,
+                                      smoke=settings.get("mode") == "smoke")
                     if design.compare_released else None)
         try:
             results = run_theta_study(users, clients, model, method, design, tmp,
