@@ -192,3 +192,16 @@ def test_an_empty_table_says_why_instead_of_showing_a_bare_header():
     assert "display: none" in shown.to_html()  # no header-only table
     full = display.table(pd.DataFrame({"kind": ["tie"], "count": [1]}), name="f", caption="F")
     assert full.caption == "F" and "display: none" not in full.to_html()
+
+
+def test_the_plain_text_copy_shows_the_reader_s_formats():
+    """nbval compares the text copy: two runs whose dollars differ in the 7th decimal (a
+    float sum in another thread order) read the same, as they do on the page."""
+    texts = {repr(display.table(pd.DataFrame({"stage": ["fit"], "calls": [1234],
+                                           "dollars": [value]}),
+                             name="spend", caption="Spend",
+                             formats={"dollars": display.dollars, "calls": display.count}))
+             for value in (0.0058461, 0.0058459)}
+    assert len(texts) == 1
+    (text,) = texts
+    assert "1,234" in text and "$0.01" in text and "0.0058" not in text

@@ -114,8 +114,16 @@ class ReaderTable(Styler):
     records churn. Here it is the caption and the table's values: stable and diffable.
     """
 
+    #: The reader's formats (column -> function), applied to the plain text too: a value
+    #: shown as "$0.01" must not differ in its text copy by a float summed in another order.
+    plain_formats: Mapping[str, Callable[[Any], str]] = {}
+
     def __repr__(self) -> str:
-        text = self.data.to_string(index=False)
+        shown = self.data.copy()
+        for column, fmt in self.plain_formats.items():
+            if column in shown.columns:
+                shown[column] = shown[column].map(fmt).astype(object)
+        text = shown.to_string(index=False)
         return f"{self.caption}\n{text}" if self.caption else text
 
 
@@ -136,6 +144,7 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     styler = styler.format(precision=2, na_rep="–")
     if formats:
         styler = styler.format({k: v for k, v in formats.items() if k in frame.columns})
+        styler.plain_formats = {k: v for k, v in formats.items() if k in frame.columns}
     if frame.empty:
         caption = f"{caption or 'This table'}: {empty}"
     if caption:
