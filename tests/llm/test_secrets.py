@@ -46,11 +46,11 @@ def test_fake_key_never_leaks(
         with StandInServer(require_key=key) as server:
             client = client_from_env(
                 MODEL, cache_path=artifacts / "cache.sqlite", base_url=server.url,
-                timeout=0.3, backoff_initial=0.01, max_retries=1, progress=True,
+                timeout=1.5, backoff_initial=0.01, max_retries=1, progress=True,
             )
             assert client.backend == "together"
             server.inject(
-                Fault("429", retry_after=0.01), "unparseable", Fault("timeout", seconds=0.5),
+                Fault("429", retry_after=0.01), "unparseable", Fault("timeout", seconds=2.0),
                 *[Fault("500", match="Context #4\n")] * 2,
             )
             with client:
