@@ -14,6 +14,7 @@ import papermill
 import pytest
 
 from persona_judge.analyses.common import METHOD_SETTINGS
+from persona_judge.errors import SettingsError
 from persona_judge.evaluation.report import comparisons_table, pooled_accuracy
 from persona_judge.llm import client_from_env
 from persona_judge.method import theta
@@ -29,7 +30,10 @@ JUDGE = "org/Judge-8B"
 SETTINGS = {"mode": "smoke", "model": MODEL, "n_candidates": 2, "m_candidates": 2,
             "judges": [JUDGE], "seed": 0,
             "smoke_design": {"train_users": 2, "eval_users": 2, "max_candidates": 2,
-                             "rounds": 1}}
+                             "rounds": 1, "miprov2_candidates": 3, "miprov2_trials": 2,
+                             "miprov2_demos": 1}}
+#: the MIPROv2 arm runs in smoke runs when the [reference] extra is installed
+HAS_EXTRA = not ts.miprov2_arm({"mode": "smoke", "miprov2": None})[1]
 
 
 @pytest.fixture(autouse=True)
@@ -60,11 +64,14 @@ def test_the_chapter_has_an_estimator_that_prices_it_and_a_finished_run_at_nothi
     for dataset in ("prism", "chatbot_arena"):
         judged = stages[stages["stage"] == f"{dataset}: judge test pairs"]
         users = ts.theta_users(SETTINGS).evaluation[dataset]
-        # three Θs, both orders of every test pair, for each of the two judges
-        # users who can be fitted; a pair repeated within a user is one request
+        # every Θ (four with MIPROv2), both orders of every test pair, for each of the two
+        # judges users who can be fitted; a pair repeated within a user is one request
         n_test = sum(len({(p.context, p.chosen, p.rejected) for p in u.test})
                      for u in users if u.train)
-        assert list(judged["calls"]) == [3 * 2 * n_test] * 2
+        assert list(judged["calls"]) == [(4 if HAS_EXTRA else 3) * 2 * n_test] * 2
+    if HAS_EXTRA:
+        mipro = stages[stages["stage"] == ts.MIPROV2_STAGE].iloc[0]
+        assert 0 < mipro["calls"] <= mipro["calls at most"]
 
     # run the chapter for real (smoke stand-in) into a cache; the estimate then costs nothing
     warm = tmp_path / "warm.sqlite"
@@ -82,11 +89,25 @@ def test_the_chapter_has_an_estimator_that_prices_it_and_a_finished_run_at_nothi
     finally:
         for c in contexts:
             c.__exit__(None, None, None)
-    assert set(results.judgments["method"]) == set(ts.THETAS)
+    assert set(results.judgments["method"]) == set(design.thetas)
+    assert (ts.MIPROV2 in design.thetas) == HAS_EXTRA and len(design.thetas) == 3 + HAS_EXTRA
     assert set(results.judgments["judge"]) == {MODEL, JUDGE}
     trained = {u.user_id for u in users.train}
     assert trained == set(results.search.train_users)
     assert not trained & set(results.judgments.query("dataset == 'prism'")["user_id"])
+    if HAS_EXTRA:
+        # MIPROv2 ran on the search's training users, and its Θ was judged on the
+        # evaluation users only, in both orders, by every judge
+        assert set(results.miprov2.train_users) <= trained
+        assert not set(results.miprov2.train_users) & set(results.judgments["user_id"])
+        mipro = results.judgments[results.judgments["method"] == ts.MIPROV2]
+        assert set(mipro["judge"]) == {MODEL, JUDGE}
+        for dataset, evaluated in users.evaluation.items():
+            ids = set(mipro[mipro["dataset"] == dataset]["user_id"])
+            assert ids and ids <= {u.user_id for u in evaluated}
+        assert len(mipro) == len(results.judgments[results.judgments["method"] == ts.OURS])
+        assert Path(results.thetas[ts.MIPROV2]).read_text().startswith("=== system ===\n")
+        assert not results.miprov2.table().empty
     # the released stand-in was served locally and ran: it differs from the Θ file on disk;
     # it is the method's released-program Θ (instruction, framing, worked demonstrations)
     released_theta = load_template(results.thetas[ts.RELEASED])
@@ -107,6 +128,11 @@ def test_the_chapter_has_an_estimator_that_prices_it_and_a_finished_run_at_nothi
     assert priced.iloc[-1]["cache_hits"] > 0
     search_row = priced[priced["stage"] == "optimise Θ on training users"].iloc[0]
     assert search_row["calls"] == 0
+    if HAS_EXTRA:
+        # MIPROv2's dry run answers DSPy with stand-ins even on cache hits (reference.lm), so
+        # a finished MIPROv2 is not priced at nothing; it stays within its bound
+        mipro_row = priced[priced["stage"] == ts.MIPROV2_STAGE].iloc[0]
+        assert mipro_row["calls"] <= mipro_row["calls at most"]
 
 
 def test_the_notebook_defaults_are_the_estimators() -> None:
@@ -116,6 +142,29 @@ def test_the_notebook_defaults_are_the_estimators() -> None:
         assert name in declared, name
         assert ast.literal_eval(declared[name]["default"]) == value, name
     assert "smoke_design" in declared and "llm_settings" in declared
+
+
+def test_the_miprov2_arm_is_on_in_smoke_runs_with_the_extra_and_never_with_variant_ours(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from persona_judge.reference import extra
+
+    smoke = {"mode": "smoke", "model": MODEL}
+    assert ts.design_from_settings({"model": MODEL}).miprov2 is None  # real: off by default
+    assert ts.design_from_settings({**smoke, "miprov2": False}).miprov2 is None
+    ours = ts.design_from_settings({**smoke, "miprov2": True, "variant": "ours"})
+    assert ours.miprov2 is None and "public variant" in ours.miprov2_note
+    assert ts.MIPROV2 not in ours.thetas
+    with pytest.raises(SettingsError, match="miprov2 must be true, false or null"):
+        ts.design_from_settings({**smoke, "miprov2": "yes"})
+    if HAS_EXTRA:
+        on = ts.design_from_settings(smoke).miprov2
+        assert on is not None and (on.num_candidates, on.num_trials,
+                                   on.max_bootstrapped_demos) == (3, 4, 2)
+    monkeypatch.setattr(extra, "reference_extra_missing", lambda: ["dspy"])
+    missing = ts.design_from_settings(smoke)
+    assert missing.miprov2 is None and "[reference]" in missing.miprov2_note
+    with pytest.raises(extra.ReferenceExtraMissingError, match="miprov2"):
+        ts.design_from_settings({**smoke, "miprov2": True})
 
 
 def test_the_smoke_released_theta_never_lands_in_the_data_folder(tmp_path: Path,
@@ -155,7 +204,7 @@ def test_statistics_are_per_dataset_and_judge_and_resample_users(seed: int) -> N
     got = per_theta.query("dataset == 'chatbot_arena' and judge == 'small'")
     assert np.allclose(got[["accuracy", "ci_low", "ci_high"]].to_numpy(),
                        expected[["accuracy", "ci_low", "ci_high"]].to_numpy())
-    family = comparisons_table(group, list(ts.COMPARISONS), unit="user", n_resamples=500,
+    family = comparisons_table(group, design.comparisons(), unit="user", n_resamples=500,
                                seed=seed)
     mine = comparisons.query("dataset == 'chatbot_arena' and judge == 'small'")
     assert np.allclose(mine["difference"], family["difference"])

@@ -6,7 +6,7 @@
 model, and evaluation users, never seen by the search. On the held-out users of
 ``optimise_dataset`` and on ``eval_users`` users of every other dataset in
 ``eval_datasets``, each judge fits SynthesizeMe (``components``: default persona only, steps
-1-2, where Θ acts) three times, once per instruction:
+1-2, where Θ acts) once per instruction (three, or four with ``miprov2``):
 
 * ``our Θ`` (setting ``persona_instruction``; ``None``, the study's default, means
   ``persona_synthesis@v1``, written for this study, in this chapter whatever the variant);
@@ -15,20 +15,28 @@ model, and evaluation users, never seen by the search. On the held-out users of
   :mod:`persona_judge.method.theta`; a smoke run serves the method's synthetic stand-in
   program from a local server, never the real file);
 * ``optimised Θ`` (the search's winner, seeded with our Θ; a Θ file in the format
-  ``fit --persona-instruction`` reads),
+  ``fit --persona-instruction`` reads);
+* ``MIPROv2-optimised Θ`` (setting ``miprov2``; ``None``, the default: in smoke runs when
+  the optional ``[reference]`` extra is installed; ``true`` requires the extra): DSPy's
+  MIPROv2, the authors' optimiser
+  (:func:`~persona_judge.optimisation.miprov2.optimise_theta_miprov2`; budget
+  ``miprov2_candidates``, ``miprov2_trials``, ``miprov2_demos``; its ``max_calls`` is the
+  search's), run on the same training users as the search; its Θ file has the
+  public variant's format, so the arm is skipped (with a note) when ``variant`` is ``ours``,
 
 all with the judges of one ``variant`` (default ``public``, the study's: First/Second
 verdicts, the persona in the system message; ``ours``: JSON verdicts), the variant the search
-scores with too, so the three arms differ in Θ alone.
+scores with too, so the arms differ in Θ alone.
 
-and judges every test pair in both orders. Step 1 does not depend on Θ, so the three fits
+and judges every test pair in both orders. Step 1 does not depend on Θ, so the fits
 of a user share its requests (cache hits). The judges are the study's model (the one Θ
 was optimised with) and ``judges`` (transfer: a Θ optimised with one model, used by
 another).
 
 **Statistics**, per dataset and judge, on the same judgments: accuracy with a bootstrap CI
 that resamples **users** (the claim is about users in general), and paired comparisons
-(optimised vs ours, optimised vs released, released vs ours): paired bootstrap CI of the
+(optimised vs ours, optimised vs released, released vs ours; with MIPROv2, MIPROv2-optimised
+vs ours and vs the search's optimised Θ): paired bootstrap CI of the
 difference resampling users, sign-flip permutation tests on per-pair and per-user
 differences, Holm-adjusted within the family
 (:func:`persona_judge.evaluation.report.comparisons_table`).
@@ -65,6 +73,7 @@ from persona_judge.llm.client import DRY_RUN_TEXT
 from persona_judge.method.artifact import COMPONENTS
 from persona_judge.method.judge import ORDERS, correct_letter
 from persona_judge.method.synthesizeme import SynthesizeMeConfig
+from persona_judge.optimisation.miprov2 import MiproSearch, MiproSettings
 from persona_judge.optimisation.theta_search import (
     ThetaBudget,
     ThetaSearch,
@@ -73,16 +82,21 @@ from persona_judge.optimisation.theta_search import (
 )
 
 OURS, RELEASED, OPTIMISED = "our Θ", "released Θ", "optimised Θ"
-THETAS = (OURS, RELEASED, OPTIMISED)
-COMPARISONS = ((OPTIMISED, OURS), (OPTIMISED, RELEASED), (RELEASED, OURS))
+MIPROV2 = "MIPROv2-optimised Θ"
+THETAS = (OURS, RELEASED, OPTIMISED, MIPROV2)
+COMPARISONS = ((OPTIMISED, OURS), (OPTIMISED, RELEASED), (RELEASED, OURS), (MIPROV2, OURS),
+               (MIPROV2, OPTIMISED))
+MIPROV2_STAGE = "optimise Θ with MIPROv2 on training users"
 SMALL_JUDGES = ["meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"]
 DESIGN_DEFAULTS: dict[str, Any] = {
     "optimise_dataset": "prism", "eval_datasets": ["prism", "chatbot_arena"],
     "train_users": 20, "eval_users": 40, "max_candidates": 8, "rounds": 2,
     "max_calls": None, "judges": SMALL_JUDGES, "components": ["persona"],
     "compare_released": True, "variant": "public",
+    "miprov2": None, "miprov2_candidates": 8, "miprov2_trials": 16, "miprov2_demos": 6,
     # the notebook's smoke_design: an estimate of a smoke run gets it too
-    "smoke_design": {"train_users": 3, "eval_users": 3, "max_candidates": 3, "rounds": 2}}
+    "smoke_design": {"train_users": 3, "eval_users": 3, "max_candidates": 3, "rounds": 2,
+                     "miprov2_candidates": 3, "miprov2_trials": 4, "miprov2_demos": 2}}
 
 
 def smoke_released_program() -> dict[str, Any]:
@@ -110,6 +124,8 @@ class ThetaDesign:
     judges: tuple[str, ...]
     components: tuple[str, ...] = ("persona",)
     compare_released: bool = True
+    miprov2: MiproSettings | None = None   # None: no MIPROv2 arm
+    miprov2_note: str = ""                  # why there is none, for the page
 
     def __post_init__(self) -> None:
         datasets = ("chatbot_arena", "prism")
@@ -125,15 +141,52 @@ class ThetaDesign:
 
     @property
     def thetas(self) -> tuple[str, ...]:
-        return THETAS if self.compare_released else (OURS, OPTIMISED)
+        return tuple(t for t in THETAS if (t != RELEASED or self.compare_released)
+                     and (t != MIPROV2 or self.miprov2 is not None))
 
     def comparisons(self) -> list[tuple[str, str]]:
         return [c for c in COMPARISONS if set(c) <= set(self.thetas)]
 
 
+def miprov2_arm(settings: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether the settings run the MIPROv2 arm, and if not, one sentence saying why.
+
+    ``miprov2`` true / false, or ``None`` (the default): on in smoke runs when the optional
+    ``[reference]`` extra is installed, off in real ones. ``true`` requires the extra (one
+    line naming ``pip install -e ".[reference]"`` if it is missing): call this before
+    anything starts. MIPROv2 writes a Θ file of the public variant's format, so with
+    ``variant: ours`` the arm is off whatever ``miprov2`` says."""
+    from persona_judge.reference.extra import reference_extra_missing, require_reference_extra
+
+    value = settings.get("miprov2")
+    if value is not None and not isinstance(value, bool):
+        raise SettingsError(f"setting miprov2 must be true, false or null, got {value!r}")
+    if value is False:
+        return False, "The MIPROv2-optimised Θ is not compared (parameter `miprov2: false`)."
+    if value is None and str(settings.get("mode")) != "smoke":
+        return False, ("The MIPROv2-optimised Θ is not compared: by default it runs in smoke "
+                       "runs only (set parameter `miprov2: true` for a real run).")
+    if str(settings.get("variant", "public")) != "public":
+        return False, ("The MIPROv2-optimised Θ is not compared: MIPROv2 writes a Θ file of "
+                       "the public variant's format (First/Second verdicts), and this run's "
+                       f"variant is {settings.get('variant')!r}.")
+    if value is None and reference_extra_missing():
+        return False, ("The MIPROv2-optimised Θ is not compared: it needs the optional "
+                       "`[reference]` extra (DSPy), which is not installed.")
+    require_reference_extra("miprov2")
+    return True, ""
+
+
 def design_from_settings(settings: Mapping[str, Any]) -> ThetaDesign:
     """The design a chapter's settings ask for (smoke runs: ``smoke_design`` applied)."""
     s = smoke_limited({**DESIGN_DEFAULTS, **settings})
+    on, note = miprov2_arm(s)
+    max_calls = None if s["max_calls"] is None else int(s["max_calls"])
+    mipro = (MiproSettings(num_candidates=int(s["miprov2_candidates"]),
+                           num_trials=int(s["miprov2_trials"]),
+                           max_bootstrapped_demos=int(s["miprov2_demos"]),
+                           seed=int(s.get("seed", 0)), max_calls=max_calls)
+             if on else None)
     judges = s["judges"] or []
     judges = [judges] if isinstance(judges, str) else list(judges)
     model = s.get("model")
@@ -142,10 +195,9 @@ def design_from_settings(settings: Mapping[str, Any]) -> ThetaDesign:
     return ThetaDesign(
         str(s["optimise_dataset"]), tuple(dict.fromkeys(eval_datasets)), int(s["train_users"]),
         None if s["eval_users"] is None else int(s["eval_users"]),
-        ThetaBudget(int(s["max_candidates"]), int(s["rounds"]),
-                    None if s["max_calls"] is None else int(s["max_calls"])),
+        ThetaBudget(int(s["max_candidates"]), int(s["rounds"]), max_calls),
         tuple(j for j in dict.fromkeys(judges) if j != model), tuple(s["components"]),
-        bool(s["compare_released"]))
+        bool(s["compare_released"]), mipro, note)
 
 
 def theta_config(settings: Mapping[str, Any],
@@ -287,7 +339,8 @@ def _dry_run_released(folder: Path, theta_program: str = "llama70b", model: str 
 # -- the run -----------------------------------------------------------------------------------
 @dataclass
 class ThetaStudyResults:
-    """The search, every test judgment per dataset, judge and Θ, and spend by stage.
+    """The search (and MIPROv2's, when run), every test judgment per dataset, judge and Θ,
+    and spend by stage.
 
     ``judgments`` columns: dataset, judge, method (the Θ), user_id, pair_id, order, choice,
     correct, failure, carries, flag.
@@ -297,10 +350,13 @@ class ThetaStudyResults:
     thetas: dict[str, str]
     judgments: pd.DataFrame
     spend: pd.DataFrame
+    miprov2: MiproSearch | None = None
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         self.search.save(folder / "search")
+        if self.miprov2 is not None:
+            self.miprov2.save(folder / "miprov2")
         self.judgments.to_csv(folder / "judgments.csv", index=False)
         self.spend.to_csv(folder / "spend.csv", index=False)
         (folder / "thetas.json").write_text(json.dumps(self.thetas, indent=2) + "\n",
@@ -316,6 +372,22 @@ def search_theta(users: ThetaUsers, client: Any, config: SynthesizeMeConfig,
         return optimise_theta(users.train, client, replace(config, components=("persona",)),
                               budget=design.budget, folder=Path(folder) / "candidates",
                               seeds=(config.persona_instruction,), max_workers=max_workers)
+
+
+def miprov2_theta(users: ThetaUsers, client: Any, config: SynthesizeMeConfig,
+                  design: ThetaDesign, folder: str | Path, log: SpendLog, *,
+                  max_workers: int = 4) -> MiproSearch:
+    """MIPROv2 on the same training users as the search (never evaluation users), with the
+    study's model and the variant's judge; ``folder`` receives its starting framing."""
+    from persona_judge.optimisation.miprov2 import optimise_theta_miprov2
+
+    if design.miprov2 is None:
+        raise SettingsError("the design has no MIPROv2 arm (setting miprov2)")
+    with log.stage(MIPROV2_STAGE, client):
+        return optimise_theta_miprov2(
+            users.train, client, replace(config, components=("persona",)),
+            settings=replace(design.miprov2, num_threads=max_workers),
+            folder=Path(folder) / "miprov2-framing", max_workers=max_workers)
 
 
 def compare_thetas(users: ThetaUsers, clients: Mapping[str, Any], config: SynthesizeMeConfig,
@@ -376,9 +448,14 @@ def run_theta_study(users: ThetaUsers, clients: Mapping[str, Any], model: str,
     thetas = {OURS: config.persona_instruction, OPTIMISED: str(optimised)}
     if design.compare_released:
         thetas[RELEASED] = str(released)
+    mipro = None
+    if design.miprov2 is not None:
+        mipro = miprov2_theta(users, clients[model], config, design, folder, log,
+                              max_workers=max_workers)
+        thetas[MIPROV2] = str(mipro.save(Path(folder) / "miprov2", theta_name="theta.txt"))
     judgments = compare_thetas(users, clients, config, design, thetas, log,
                                max_workers=max_workers)
-    return ThetaStudyResults(search, thetas, judgments, log.table())
+    return ThetaStudyResults(search, thetas, judgments, log.table(), mipro)
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -412,7 +489,8 @@ def theta_comparisons(judgments: pd.DataFrame, design: ThetaDesign, *,
 def estimate_theta(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     """Dry-run chapter 11: ``client`` (``dry_run=True``) prices the search and the study's
     model; each other judge gets a sibling dry-run client. Returns calls, tokens and dollars
-    per stage and model, with the search's ``calls at most`` bound on its row."""
+    per stage and model, with the search's ``calls at most`` bound on its row (and
+    MIPROv2's on its own, when the design runs it)."""
     settings = smoke_limited({**DESIGN_DEFAULTS, **config})
     design = design_from_settings(settings)
     users = theta_users(settings, design)
@@ -434,5 +512,8 @@ def estimate_theta(config: Mapping[str, Any], client: Any) -> pd.DataFrame:
     spend["calls at most"] = float("nan")
     bound = results.search.settings["call_bound"]
     spend.loc[spend["stage"] == "optimise Θ on training users", "calls at most"] = bound
+    if results.miprov2 is not None:
+        spend.loc[spend["stage"] == MIPROV2_STAGE, "calls at most"] = \
+            results.miprov2.settings["call_bound"]
     return spend
 
