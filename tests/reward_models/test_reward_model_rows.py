@@ -84,7 +84,7 @@ def test_personas_are_read_from_chapter_05s_saved_fits_of_the_same_settings():
 
     users = results_users(PARAMS)
     assert personas_from_main_results(PARAMS, users)[0] == {}   # chapter 05 has not run
-    assert "chapter 05 has no saved results" in personas_from_main_results(PARAMS, users)[1]
+    assert "chapter 5 has no saved results" in personas_from_main_results(PARAMS, users)[1]
     arts = {u.user_id: _artifact(u.user_id, f"persona of {u.user_id}" if i else None)
             for i, u in enumerate(users)}
     MainResults(arts, records_frame([]), pd.DataFrame([{"stage": "total", "calls": 0}])).save(

@@ -155,9 +155,9 @@ def test_the_persona_model_reads_each_users_persona_at_test_time(users, tmp_path
 
 def test_the_persona_model_without_personas_is_not_run_and_says_why(users, tmp_path):
     result = run_reward_models(users, users[:2], SMOKE, seed=0, mode="smoke", personas={},
-                               persona_note="chapter 05 has no saved results",
+                               persona_note="chapter 5 has no saved results",
                                methods=(BT_PERSONA,), progress=False, root=tmp_path)
-    assert result.status[BT_PERSONA].startswith("not run") and "chapter 05" in \
+    assert result.status[BT_PERSONA].startswith("not run") and "chapter 5" in \
         result.status[BT_PERSONA]
     assert result.judgments.empty
 

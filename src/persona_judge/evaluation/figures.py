@@ -8,6 +8,7 @@ seaborn; ``smoke=True`` stamps the figure "SMOKE RUN — not a result" (a string
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,9 @@ import pandas as pd
 import seaborn as sns
 
 from persona_judge.study.display import FIGURE_WIDTH, smoke_stamp
+
+#: Method names on an axis wrap after this many characters (phone legibility).
+WRAP_LABEL = 24
 
 
 def _stamp(fig: plt.Figure, smoke: bool | str) -> None:
@@ -36,7 +40,8 @@ def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
     Bottom: each user's accuracy per method (stacked, so the figure stays legible on a phone)."""
     sns.set_theme(style="whitegrid")
     n = max(1, len(pooled))
-    fig, (left, right) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 2.0 + 0.7 * n),
+    lines = sum(len(textwrap.wrap(str(m), WRAP_LABEL)) or 1 for m in pooled["method"])
+    fig, (left, right) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 2.0 + 0.4 * n + 0.3 * lines),
                                       sharex=True)
     methods = list(pooled["method"])
     y = range(len(methods))
@@ -61,6 +66,11 @@ def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
     right.set_xlabel("accuracy per user (%)")
     right.set_ylabel("")
     right.set_title("per user")
+    # long method names ("SynthesizeMe (demos only, searched without persona)") would widen
+    # the saved figure, and a wider figure is scaled down further on a phone: wrap them
+    labels = [textwrap.fill(str(m), WRAP_LABEL) for m in methods]
+    left.set_yticks(list(y), labels)
+    right.set_yticks(list(y), labels)
     fig.suptitle(title)
     fig.tight_layout()
     _stamp(fig, smoke)

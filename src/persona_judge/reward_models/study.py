@@ -9,7 +9,7 @@ the reply in the second; the higher is the choice, and **equal rewards count wro
 reward model scores one reply at a time, so its two orders compare the same two numbers; the
 protocol is kept so its judgments pair with the LLM judges'.)
 
-Personas come from chapter 05's saved fits (:func:`personas_from_main_results`), never refitted.
+Personas come from chapter 5's saved fits (:func:`personas_from_main_results`), never refitted.
 :func:`preflight` says, before anything starts, what a real run needs (the extra, a GPU, the
 estimated GPU-hours and memory); :func:`estimate_reward_models` is the chapter's estimator for
 ``persona-judge estimate``.
@@ -73,13 +73,13 @@ def judge_with_rewards(method: str, user_id: str, pair_id: str, chosen: float, r
     return out
 
 
-# --- personas from chapter 05 ----------------------------------------------------------
+# --- personas from chapter 5 ----------------------------------------------------------
 
 def personas_from_main_results(params: Mapping[str, Any], users: Sequence[UserSplit]
                                ) -> tuple[dict[str, str], str]:
-    """``({user: persona}, note)`` from chapter 05's saved fits for these settings.
+    """``({user: persona}, note)`` from chapter 5's saved fits for these settings.
 
-    The folder is found with chapter 05's own key (its parameters and users), so a fit with
+    The folder is found with chapter 5's own key (its parameters and users), so a fit with
     other settings is never used; nothing is refitted. No saved results: an empty mapping and
     a note saying so (the persona model is then not run).
     """
@@ -87,11 +87,11 @@ def personas_from_main_results(params: Mapping[str, Any], users: Sequence[UserSp
 
     folder = find_results(params, users)
     if folder is None:
-        return {}, ("chapter 05 has no saved results for these settings (run "
+        return {}, ("chapter 5 has no saved results for these settings (run "
                     "`persona-judge run --only 05_main_results` with the same settings first)")
     artifacts = MainResults.load(folder).artifacts
     personas = {u: a.persona for u, a in artifacts.items() if a.persona}
-    return personas, (f"{len(personas)} of {len(users)} users' personas read from chapter 05's "
+    return personas, (f"{len(personas)} of {len(users)} users' personas read from chapter 5's "
                       f"fits ({folder.name})")
 
 
@@ -285,7 +285,7 @@ def estimate_reward_models(params: Mapping[str, Any], options: Any = None) -> pd
     """Chapter 10's estimator (``persona-judge estimate``): no LLM call; GPU time priced.
 
     One row per trained model with ``gpu_hours`` and dollars at ``gpu_dollars_per_hour``;
-    the chapter makes no LLM calls (the personas are chapter 05's).
+    the chapter makes no LLM calls (the personas are chapter 5's).
     """
     from persona_judge.study.notebook import load_users
 
@@ -318,14 +318,14 @@ __all__ = ["BT", "BT_PERSONA", "METHODS", "RewardModelResults", "estimate_for",
            "preflight", "run_reward_models", "settings_from"]
 
 
-# --- where chapter 10 keeps its results, and chapter 06's rows -------------------------
+# --- where chapter 10 keeps its results, and chapter 6's rows -------------------------
 
 RESULTS_SUBFOLDER = "reward_models"
 
 
 def results_home(params: Mapping[str, Any], test_users: Sequence[UserSplit],
                  settings: RewardModelSettings, methods: Sequence[str]) -> Path:
-    """Chapter 10's results folder: inside chapter 05's results of the same settings (so the
+    """Chapter 10's results folder: inside chapter 5's results of the same settings (so the
     summary chapter finds them beside SynthesizeMe's), else a folder of its own."""
     from persona_judge import paths
     from persona_judge.evaluation.main_results import find_results
@@ -350,7 +350,7 @@ def save_latest(results: RewardModelResults, folder: Path) -> Path:
 
 
 def latest_results(main_folder: str | Path) -> RewardModelResults | None:
-    """The latest chapter-10 results saved beside chapter 05's results in ``main_folder``."""
+    """The latest chapter-10 results saved beside chapter 5's results in ``main_folder``."""
     pointer = Path(main_folder) / RESULTS_SUBFOLDER / "latest.json"
     if not pointer.is_file():
         return None

@@ -200,7 +200,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
             continue
         params = notebook_parameters(run, config, overrides)
         print(f"[{i}/{len(runs)}] {run.label} with {params}", flush=True)
-        started = _now()
+        chapter_started = _now()  # not `started`: that is the run's, on every page
         try:
             _execute(run, target, params)
         except _ChapterFailed as failure:
@@ -225,7 +225,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
                           label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "",
                           provenance=origin(run, params, executed=True),
                           number=f"{run.index + 1}" if run.chapter.grid else "")
-        record_chapter_run(site, run.page, params, started)
+        record_chapter_run(site, run.page, params, chapter_started)
         ran.append(run.label)
         written.append(target)
     record_provenance(site, provenance)
