@@ -208,3 +208,23 @@ def test_the_further_studies_figures_are_legible_on_a_phone():
                                for m in ("default judge", "own persona",
                                          "persona by Llama-3.3-70B-Instruct-Turbo")])
         _legible(plot_transfer(judges, smoke=True))
+
+
+def test_chapter_5s_figures_with_every_arm_stay_legible_on_a_phone():
+    """With the reference arm, the variants and the reward models, chapter 5's method names
+    grew long enough that raising fonts widened the figure without end (22 in, 8.6 px)."""
+    from persona_judge.evaluation.figures import plot_main_results, plot_method_accuracy
+
+    methods = ["default judge", "SynthesizeMe (demos only, searched without persona)",
+               "Official code (synthesizeme 0.0.11a1)", "recorded: Llama-3.3-70B-Instruct",
+               "Bradley–Terry reward model (fine-tuned)", "Random demos + persona"] * 2
+    methods = [f"{m} #{i}" for i, m in enumerate(methods)]
+    pooled = pd.DataFrame({"method": methods, "accuracy": 60.0, "ci_low": 50.0,
+                           "ci_high": 70.0})
+    per_user = pd.DataFrame([{"method": m, "accuracy": a} for m in methods for a in (40, 80)])
+    for fig in (plot_method_accuracy(pooled, per_user, {methods[0]: 56.7}, title="a setting",
+                                     smoke="SMOKE RUN — not a result"),
+                plot_main_results(pooled, per_user, {methods[0]: 56.7}, smoke=True)):
+        assert _phone_px(fig) >= display.MIN_TEXT_PX
+        assert display.saved_width_inches(fig) < display.FIGURE_WIDTH + 0.5
+        plt.close(fig)

@@ -20,7 +20,7 @@ import seaborn as sns
 from persona_judge.study.display import FIGURE_WIDTH, smoke_stamp
 
 #: Method names on an axis wrap after this many characters (phone legibility).
-WRAP_LABEL = 24
+WRAP_LABEL = 20
 
 
 def _stamp(fig: plt.Figure, smoke: bool | str) -> None:
@@ -137,7 +137,8 @@ def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = N
     Sized for the book's text column (7 in); the legend sits below the axes, off the data.
     """
     methods = list(pooled["method"])
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, _figure_height(len(methods)) + 0.6))
+    wrapped_lines = sum(max(1, len(textwrap.wrap(str(m), WRAP_LABEL))) for m in methods)
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, _figure_height(wrapped_lines) + 0.6))
     y = {m: i for i, m in enumerate(methods)}
     if per_user is not None and len(per_user):
         shown = per_user[per_user["method"].isin(y)]
@@ -155,7 +156,8 @@ def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = N
         ax.scatter([v for _, v in known], [i for i, _ in known], marker="D", s=40,
                    color="tab:orange", label="paper", zorder=4)
     ax.axvline(50, color="0.3", ls="--", lw=1, label=CHANCE_LABEL)
-    ax.set_yticks(range(len(methods)), methods)
+    # wrapped: a long name widens the saved figure, which a phone then scales down further
+    ax.set_yticks(range(len(methods)), [textwrap.fill(str(m), WRAP_LABEL) for m in methods])
     ax.set_ylim(len(methods) - 0.5, -0.5)
     ax.set_xlim(-2, 102)
     ax.set_xlabel("accuracy (% of judgments, both orders)")
