@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -282,6 +283,10 @@ def step_chapter(server: ls.LlamaServer, work: Path, report: Report) -> None:
     print("\n[3/4] chapter 05, one setting, mode=local, through the runner", flush=True)
     env = _env(server)
     site = work / "site"
+    # a fresh data folder (its cache included) and site: a second check on this machine must
+    # send the chapter's calls again, or it would count nothing but cache hits
+    for folder in (work / "data", site):
+        shutil.rmtree(folder, ignore_errors=True)
     settings = json.dumps({"timeout": TIMEOUT, "max_retries": 2, "max_concurrency": 2,
                            "structured_output": "auto"})
     env["PERSONA_JUDGE_DATA"] = str(work / "data")
