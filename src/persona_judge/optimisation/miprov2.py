@@ -66,6 +66,7 @@ from persona_judge.method.templates import parse_template
 from persona_judge.method.theta import program_template_text
 from persona_judge.optimisation.theta_search import (
     NoTrainingUsersError,
+    PooledAccuracy,
     ThetaBudget,
     ThetaBudgetError,
     is_correct,
@@ -130,7 +131,7 @@ class MiproSettings:
 
 
 @dataclass
-class MiproCandidate:
+class MiproCandidate(PooledAccuracy):
     """One program MIPROv2 scored (a trial, or the full evaluation of a trial's winner)."""
 
     index: int
@@ -145,18 +146,6 @@ class MiproCandidate:
     per_user: dict[str, list[int]] = field(default_factory=dict)  # user -> [correct, judged]
     personas: dict[str, str | None] = field(default_factory=dict)
 
-    @property
-    def n_correct(self) -> int:
-        return sum(c for c, _ in self.per_user.values())
-
-    @property
-    def n_judged(self) -> int:
-        return sum(n for _, n in self.per_user.values())
-
-    @property
-    def accuracy(self) -> float | None:
-        """Share of correct judgments pooled over the scoring users it was judged on."""
-        return self.n_correct / self.n_judged if self.n_judged else None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "accuracy": self.accuracy}

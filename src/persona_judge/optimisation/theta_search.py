@@ -126,8 +126,28 @@ class ThetaBudget:
         return [base + (r < extra) for r in range(self.rounds)]
 
 
+class PooledAccuracy:
+    """Judgments pooled over users, from ``per_user`` (user -> [correct, judged]): what both
+    optimisers score a candidate by."""
+
+    per_user: dict[str, list[int]]
+
+    @property
+    def n_correct(self) -> int:
+        return sum(c for c, _ in self.per_user.values())
+
+    @property
+    def n_judged(self) -> int:
+        return sum(n for _, n in self.per_user.values())
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of correct judgments pooled over the users it was judged on."""
+        return self.n_correct / self.n_judged if self.n_judged else None
+
+
 @dataclass
-class ThetaCandidate:
+class ThetaCandidate(PooledAccuracy):
     """One instruction the search scored (or could not use), and how it did per user."""
 
     index: int
@@ -142,17 +162,6 @@ class ThetaCandidate:
     no_persona: list[str] = field(default_factory=list)           # users judged without one
     personas: dict[str, str | None] = field(default_factory=dict)
 
-    @property
-    def n_correct(self) -> int:
-        return sum(c for c, _ in self.per_user.values())
-
-    @property
-    def n_judged(self) -> int:
-        return sum(n for _, n in self.per_user.values())
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.n_correct / self.n_judged if self.n_judged else None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
