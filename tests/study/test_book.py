@@ -127,7 +127,7 @@ def test_verdicts_are_read_from_whichever_page_glued_them(tmp_path):
     assert found["claim_transfer"].word == verdicts.NOT_RUN and found["claim_transfer"].page is None
     html = verdicts.verdicts_markdown(list(found.values()), {})
     assert html.count("<tr>") == len(verdicts.CLAIMS) + 1
-    assert '<a href="executed/06_paper_comparison.html">reproduced</a>' in html
+    assert '<a href="executed/06_paper_comparison.html#tbl-headline">reproduced</a>' in html
 
 
 def test_glue_claim_refuses_an_unknown_key():
@@ -216,3 +216,47 @@ def test_a_finished_page_has_its_number_its_run_and_its_logs_folded(tmp_path):
     assert "on this machine (no key sent): 3 calls" in details and "127.0.0.1" not in details
     assert "Results saved in 4f3a9c/" in details and "LLM run -- m2 via x on this machine" \
         in details
+
+
+def test_every_table_is_numbered_within_its_page_and_every_reference_resolves(smoke_site):
+    html = smoke_site / "_build" / "html"
+    anchors: dict[str, dict[str, str]] = {}  # page -> element id -> its number
+    for page in _pages(smoke_site):
+        text = page.read_text()
+        tables = re.findall(r'<table id="T_[^"]+"[^>]*>\s*<caption>(.*?)</caption>', text, re.S)
+        numbered = re.findall(r'id="((?:tbl|fig)-[a-z0-9-]+)".*?<span class="caption-number">'
+                              r"(\w+) ([\d.]+) </span>", text, re.S)
+        numbered_tables = [(i, n) for i, kind, n in numbered if kind == "Table"]
+        if page.name != "intro.html":  # the landing page's table is a copy of chapter 6's
+            assert len(numbered_tables) == len(tables), f"{page.name}: a table has no number"
+        title = re.search(r"<h1>(\d+(?:\.\d+)*)\.? ", text)
+        for kind in ("Table", "Figure"):
+            got = [n for _, k, n in numbered if k == kind]
+            if title:  # Table 5.3.1, 5.3.2, ... on page 5.3, in page order
+                assert got == [f"{title[1]}.{k}" for k in range(1, len(got) + 1)], page.name
+        anchors[page.resolve().as_posix()] = {i: f"{k} {n}" for i, k, n in numbered}
+    labels = [i for ids in anchors.values() for i in ids]
+    assert len(labels) == len(set(labels)), "two elements of the book share a label"
+    assert len(labels) > 100
+    references = 0
+    for page in _pages(smoke_site):
+        for href, shown in re.findall(r'<a class="reference internal" href="([^"]*#[^"]+)">'
+                                      r'<span class="std std-numref">([^<]+)</span>',
+                                      page.read_text()):
+            target, _, anchor = href.partition("#")
+            where = (page.parent / target).resolve() if target else page.resolve()
+            assert anchors[where.as_posix()][anchor] == shown, (page.name, href)
+            references += 1
+    assert references >= 10  # the chapters' prose points at their tables by number
+    landing = (html / "book" / "intro.html").read_text()
+    evidence = re.findall(r'class="verdict-[a-z]+"><a href="([^"#]+)#([^"]+)"', landing)
+    assert len(evidence) == len(verdicts.CLAIMS)
+    for target, anchor in evidence:
+        assert anchor in anchors[(html / "book" / target).resolve().as_posix()], anchor
+
+
+def test_no_table_header_is_a_program_name(smoke_site):
+    for page in _pages(smoke_site):
+        heads = re.findall(r'<th[^>]*class="col_heading[^"]*"[^>]*>(.*?)</th>', page.read_text(),
+                           re.S)
+        assert not [h for h in heads if re.search(r"[a-z]_[a-z]", h)], page.name

@@ -205,3 +205,21 @@ def test_the_plain_text_copy_shows_the_reader_s_formats():
     assert len(texts) == 1
     (text,) = texts
     assert "1,234" in text and "$0.01" in text and "0.0058" not in text
+
+
+@pytest.mark.parametrize(("column", "header"), [
+    ("user_id", "user"), ("cache_hits", "cache hits"), ("ci_low", "CI low"),
+    ("chatbot_arena users", "Chatbot Arena users"), ("constructed_prism", "constructed PRISM"),
+    ("constructed_chatbot_arena", "constructed Chatbot Arena"), ("p (user, Holm)", "p (user, Holm)")])
+def test_headers_are_read_as_words_not_program_names(column, header):
+    assert display.reader_header(column) == header
+
+
+def test_a_tables_headers_are_relabelled_but_its_formats_still_apply():
+    frame = pd.DataFrame({"user_id": ["u1", "u2"], "cache_hits": [1234, 5]})
+    shown = display.table(frame, name="t", caption="Spend", formats={"cache_hits": display.count})
+    html = shown.to_html()
+    assert ">user<" in html and ">cache hits<" in html and "user_id" not in html
+    assert ">1,234<" in html
+    assert repr(shown).splitlines()[1].split() == ["user", "cache", "hits"]
+    assert "1,234" in repr(shown)

@@ -100,6 +100,24 @@ def reader_name(value: Any) -> str:
     return text.rsplit("/", 1)[-1]
 
 
+#: Column names a program uses, as a reader reads them (the rest: underscores become spaces).
+HEADER_WORDS = {"user_id": "user", "n_judgments": "judgments", "ci_low": "CI low",
+                "ci_high": "CI high", "ci_unit": "CI over", "method_a": "method A",
+                "method_b": "method B", "judge_model": "judge"}
+
+
+def reader_header(column: Any) -> str:
+    """A column's header for a reader: ``user_id`` → ``user``, ``cache_hits`` → ``cache hits``,
+    ``constructed_chatbot_arena`` → ``constructed Chatbot Arena``."""
+    text = str(column)
+    if text in HEADER_WORDS:
+        return HEADER_WORDS[text]
+    for raw, name in DATASET_NAMES.items():
+        if raw != "all":
+            text = re.sub(rf"(?<![a-z]){raw}(?![a-z])", name, text)
+    return text.replace("_", " ")
+
+
 def html_id(text: str) -> str:
     """A stable HTML id from a title: ``"Main results (pooled)"`` → ``main-results-pooled``."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -123,7 +141,7 @@ class ReaderTable(Styler):
         for column, fmt in self.plain_formats.items():
             if column in shown.columns:
                 shown[column] = shown[column].map(fmt).astype(object)
-        text = shown.to_string(index=False)
+        text = shown.rename(columns=reader_header).to_string(index=False)
         return f"{self.caption}\n{text}" if self.caption else text
 
 
@@ -142,6 +160,8 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     styler = ReaderTable(frame).hide(axis="index").set_uuid(html_id(name))
     # A float column nobody formatted still reads as 0.67, not 0.666667; missing as "–".
     styler = styler.format(precision=2, na_rep="–")
+    # headers as a reader reads them; the data keep their names (formats, wrap refer to them)
+    styler = styler.relabel_index([reader_header(c) for c in frame.columns], axis="columns")
     if formats:
         styler = styler.format({k: v for k, v in formats.items() if k in frame.columns})
         styler.plain_formats = {k: v for k, v in formats.items() if k in frame.columns}

@@ -161,6 +161,37 @@ def cell_title(title: str, cell: Mapping[str, Any]) -> str:
     return f"{title}: {values}" if values else title
 
 
+_TABLE_ID = re.compile(r'<table id="T_([a-z0-9-]+)"')
+_REFERENCE = re.compile(r"(\{numref\}`(?:[^`<]*<)?)((?:fig|tbl)-[a-z0-9-]+)(>?`)")
+
+
+def suffix_labels(nb: Any, suffix: str) -> None:
+    """Give a grid page's figures and tables labels of their own (``fig-x`` → ``fig-x-01``,
+    table ``T_x`` → ``T_x-01``, hence ``tbl-x-01`` in the book) and point the page's own
+    references (``{numref}`tbl-x```) at them, so the grid's pages share no label."""
+    labels: set[str] = set()
+    for code in nb.cells:
+        figure = code.metadata.get("mystnb", {}).get("figure", {})
+        if figure.get("name"):
+            labels.add(figure["name"])
+            figure["name"] = f"{figure['name']}-{suffix}"
+        for output in code.get("outputs", []):
+            page = output.get("data", {}).get("text/html")
+            if not page:
+                continue
+            text = "".join(page) if isinstance(page, list) else page
+            for name in set(_TABLE_ID.findall(text)):
+                labels.add(f"tbl-{name}")
+                # the table's id, its cells' ids and its style rules, all prefixed T_<name>
+                text = re.sub(rf"\bT_{re.escape(name)}(?=[_\"\s.:#])", f"T_{name}-{suffix}", text)
+            output["data"]["text/html"] = text
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _REFERENCE.sub(
+                lambda m: m[1] + (f"{m[2]}-{suffix}" if m[2] in labels else m[2]) + m[3],
+                cell.source)
+
+
 def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
                 parameters: Mapping[str, Any], cell: Mapping[str, Any] | None = None,
                 label_suffix: str = "", provenance: str = "", number: str = "") -> None:
@@ -181,10 +212,7 @@ def finish_page(path: Path, chapter: str, overrides: Mapping[str, Any],
         full += f".{number}" if full and number else ""
         heading.source = numbered_title(first, full) + ("\n" + rest if rest else "")
     if label_suffix:
-        for code in nb.cells:
-            figure = code.metadata.get("mystnb", {}).get("figure", {})
-            if figure.get("name"):
-                figure["name"] = f"{figure['name']}-{label_suffix}"
+        suffix_labels(nb, label_suffix)
     nb.metadata.pop("widgets", None)
     logs = fold_run_logs(nb)
     if logs:

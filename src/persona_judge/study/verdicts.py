@@ -23,7 +23,11 @@ Glue keys (a chapter that tests a claim calls ``glue_claim(<key>, ...)``):
 * ``claim_scaling``: accuracy points per additional preference (07);
 * ``claim_transfer``: writer's persona minus the judge's own on a smaller judge (09);
 * ``claim_reward_model``: a reward model fine-tuned with SynthesizeMe personas, Chatbot
-  Arena (the reward-model chapter; "not run" until a chapter glues it).
+  Arena (10).
+
+A verdict links to its evidence: the table (``Claim.evidence``, a label that
+``persona_judge.study.sphinx_ext`` gives a chapter's ``display.table(name=...)``) on the page
+that glued the claim.
 """
 
 from __future__ import annotations
@@ -51,19 +55,20 @@ class Claim:
     paper: str   # the paper's number as the paper gives it
     rule: str    # a key of RULES
     source: str  # where in the paper the number is
+    evidence: str  # the label of the table that shows this run's number (tbl-<name>)
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("claim_headline", "SynthesizeMe accuracy, Chatbot Arena, Llama 3.3 70B (%)",
-          "61.97", "paper_inside", "Table 3"),
+          "61.97", "paper_inside", "Table 3", "tbl-headline"),
     Claim("claim_alignment", "Personas match their own PRISM user (%, vs shuffled)",
-          "56.1 vs 47", "above_reference", "Section 6"),
+          "56.1 vs 47", "above_reference", "Section 6", "tbl-alignment-matching"),
     Claim("claim_scaling", "Accuracy gained per extra preference (points)",
-          "+0.8", "paper_inside", "Figure 3"),
+          "+0.8", "paper_inside", "Figure 3", "tbl-scaling-slopes"),
     Claim("claim_transfer", "70B persona on a smaller judge (points vs its own)",
-          "transfers", "not_below_zero", "Section 5"),
+          "transfers", "not_below_zero", "Section 5", "tbl-transfer-comparisons"),
     Claim("claim_reward_model", "Reward model + personas, Chatbot Arena (%)",
-          "72.18", "paper_inside", "Table 3"),
+          "72.18", "paper_inside", "Table 3", "tbl-rm-accuracy"),
 )
 
 #: How a real run's record decides a claim: True means reproduced.
@@ -205,7 +210,7 @@ def verdicts_markdown(verdicts: Sequence[Verdict], provenance: Mapping[str, str]
                       SMOKE: "smoke"}[v.word]
         word = v.word
         if v.page:
-            word = f'<a href="executed/{v.page}.html">{v.word}</a>'
+            word = f'<a href="executed/{v.page}.html#{v.claim.evidence}">{v.word}</a>'
         number = v.this_run
         if mixed and v.page and provenance.get(v.page):
             number += f" <small>({provenance[v.page]})</small>"
