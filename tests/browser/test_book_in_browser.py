@@ -200,7 +200,8 @@ def test_the_verdicts_are_on_the_first_screen_at_both_widths(html_root, browser)
         assert all(w.strip() in ("smoke — not a result", "not run") for w in words), words
         assert sum(w.strip() == "smoke — not a result" for w in words) >= 3, words
         links = table.locator("tbody td:last-child a").evaluate_all("l => l.map(a => a.href)")
-        assert links and all(Path(h.removeprefix("file://")).is_file() for h in links), links
+        assert links and all(Path(h.removeprefix("file://").split("#")[0]).is_file()
+                             for h in links), links
         assert not problems, problems
         context.close()
 
@@ -216,5 +217,24 @@ def test_the_landing_page_leads_with_the_smoke_warning_and_this_runs_glued_headl
     rows = table.inner_text()
     assert "default judge" in rows and "56.69" in rows and "SynthesizeMe (persona + demos)" in rows
     assert "SMOKE RUN" in rows  # the table itself says what it is
+    assert not problems, problems
+    context.close()
+
+
+def test_each_verdict_opens_its_evidence_table_numbered_on_the_first_screen(html_root, browser):
+    context, page, problems = _visit(browser, html_root / "book" / "intro.html", 1280)
+    links = page.locator("table.verdicts tbody td:last-child a").evaluate_all(
+        "l => l.map(a => a.href)")
+    assert len(links) >= 4, links
+    for link in links:
+        page.goto(link, wait_until="load")
+        page.wait_for_timeout(150)
+        anchor = link.split("#", 1)[1]
+        target = page.locator(f"#{anchor}")
+        assert target.count() == 1, f"{link}: no element {anchor}"
+        box = target.bounding_box()
+        assert box and 0 <= box["y"] < SCREENS[1280], f"{link}: the table is at y={box}"
+        caption = target.locator("caption").inner_text()
+        assert re.match(r"Table \d+\.\d+ ", caption), caption
     assert not problems, problems
     context.close()

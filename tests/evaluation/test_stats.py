@@ -292,3 +292,20 @@ def test_pooled_accuracy_resamples_users_by_default() -> None:
     by_user = pooled_accuracy(f, unit="user", n_resamples=300, seed=5)
     pd.testing.assert_frame_equal(default, by_user)
     assert set(default["ci_unit"]) == {"user"}
+
+
+def test_a_comparisons_reader_view_keeps_each_rows_own_numbers() -> None:
+    from persona_judge.evaluation.report import comparisons_view
+
+    f = frame()
+    f3 = f[f["method"] == "m2"].assign(method="m3")
+    table = comparisons_table(pd.concat([f, f3]), [("m1", "m2"), ("m2", "m3")],
+                              n_resamples=200).assign(judge=["j1", "j2"])
+    view = comparisons_view(table, keep=["judge"])
+    assert list(view.columns) == ["judge", "comparison", "Δ [95% CI over users]", "p (users)",
+                                  "p (users, Holm)", "users differing", "p (pairs, Holm)"]
+    assert view["comparison"].tolist() == ["m1 − m2", "m2 − m3"]  # a, then b: never swapped
+    assert view["judge"].tolist() == ["j1", "j2"]
+    assert view.loc[1, "Δ [95% CI over users]"].startswith("+0.0")
+    assert view.loc[0, "users differing"] == f"{table.loc[0, 'users differing']} of " \
+        f"{table.loc[0, 'users']}"

@@ -210,7 +210,8 @@ def test_the_plain_text_copy_shows_the_reader_s_formats():
 @pytest.mark.parametrize(("column", "header"), [
     ("user_id", "user"), ("cache_hits", "cache hits"), ("ci_low", "CI low"),
     ("chatbot_arena users", "Chatbot Arena users"), ("constructed_prism", "constructed PRISM"),
-    ("constructed_chatbot_arena", "constructed Chatbot Arena"), ("p (user, Holm)", "p (user, Holm)")])
+    ("constructed_chatbot_arena", "constructed Chatbot Arena"),
+    ("p (user, Holm)", "p (user, Holm)")])
 def test_headers_are_read_as_words_not_program_names(column, header):
     assert display.reader_header(column) == header
 
@@ -223,3 +224,29 @@ def test_a_tables_headers_are_relabelled_but_its_formats_still_apply():
     assert ">1,234<" in html
     assert repr(shown).splitlines()[1].split() == ["user", "cache", "hits"]
     assert "1,234" in repr(shown)
+
+
+def _rules(frame):
+    return {r["selector"]: "; ".join(f"{k}: {v}" for k, v in r["props"]) for r in
+            display.table(frame, name="t", caption="c").table_styles}
+
+
+def test_numbers_intervals_and_header_words_are_not_broken_while_the_table_fits():
+    frame = pd.DataFrame({"method": ["a long method name"],
+                          "accuracy [95% CI]": ["62.0 [58.0, 65.9]"],
+                          "p": [0.1137], "note": ["0 by design"]})
+    rules = _rules(frame)
+    assert "overflow-wrap: normal" in rules["td.col2"]        # a number
+    assert "overflow-wrap: normal" in rules["td.col1"]        # an interval: at spaces only
+    assert "overflow-wrap" not in rules["td.col0"] + rules["td.col3"]  # text may break to fit
+    assert all("overflow-wrap: normal" in rules[f"th.col_heading.col{i}"] for i in range(4))
+
+
+@pytest.mark.parametrize(("columns", "numbers_whole", "headers_whole"), [
+    (6, True, True), (9, True, False), (16, False, False)])
+def test_a_wide_table_lets_headers_then_numbers_break_so_that_it_fits(columns, numbers_whole,
+                                                                      headers_whole):
+    frame = pd.DataFrame({f"completion tokens {i}": [250982] for i in range(columns)})
+    rules = _rules(frame)
+    assert ("overflow-wrap: normal" in rules["td.col0"]) is numbers_whole
+    assert ("overflow-wrap: normal" in rules["th.col_heading.col0"]) is headers_whole

@@ -204,6 +204,25 @@ def difference_text(difference: float, low: float, high: float) -> str:
     return f"{signed(difference)} [{signed(low)}, {signed(high)}]"
 
 
+def comparisons_view(tests: pd.DataFrame, keep: Sequence[str] = ()) -> pd.DataFrame:
+    """A :func:`comparisons_table` as a reader reads it: which two methods, the difference
+    with its interval (over the unit the table resampled), the per-user sign-flip test
+    unadjusted and Holm-adjusted, how many users differ, and the per-pair test (Holm) for
+    reference. ``keep`` names columns shown first, as they are (the judge, the dataset)."""
+    unit = tests["ci_unit"].iloc[0] if "ci_unit" in tests and len(tests) else "user"
+    difference = f"Δ [95% CI over {unit}s]"
+    rows = [{**{column: row[column] for column in keep},
+             "comparison": f"{row['method_a']} − {row['method_b']}",
+             difference: difference_text(row["difference"], row["ci_low"], row["ci_high"]),
+             "p (users)": p_text(row["p (user)"], row["user test"]),
+             "p (users, Holm)": p_text(row["p (user, Holm)"], row["user test"]),
+             "users differing": f"{row['users differing']} of {row['users']}",
+             "p (pairs, Holm)": p_text(row["p (pair, Holm)"], row["pair test"])}
+            for row in tests.to_dict("records")]
+    return pd.DataFrame(rows, columns=[*keep, "comparison", difference, "p (users)",
+                                       "p (users, Holm)", "users differing", "p (pairs, Holm)"])
+
+
 def beside_paper(pooled: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:
     """The pooled table (one row per method, with ``ci_low`` / ``ci_high``) with the paper.
 

@@ -180,9 +180,21 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
                                                           # narrower on a phone
                                                           "min-width": "min(12em, 30vw)"})
     # Numbers right-aligned (digits line up), text left; one rule per column, scoped to the id.
-    align = [{"selector": f"{cell}.col{i}",
-              "props": "text-align: right;" if _is_number(frame[column]) else "text-align: left;"}
-             for i, column in enumerate(frame.columns) for cell in ("td", "th.col_heading")]
+    # The book lets a cell's text break anywhere, so that no table is wider than the page. A
+    # number or an interval is not broken ("0.11|37"), nor is a header word ("pap|er"), as long
+    # as the table still fits the page that way (``_keep_whole``).
+    whole_numbers, whole_headers = _keep_whole(frame, formats or {}, wrapped)
+    align = []
+    for i, column in enumerate(frame.columns):
+        number = _is_number(frame[column])
+        cell = "text-align: right;" if number else "text-align: left;"
+        if whole_numbers and (number or _number_like(frame[column])):
+            cell += " overflow-wrap: normal;"
+        header = "text-align: right;" if number else "text-align: left;"
+        if whole_headers:
+            header += " overflow-wrap: normal;"
+        align += [{"selector": f"td.col{i}", "props": cell},
+                  {"selector": f"th.col_heading.col{i}", "props": header}]
     # class "dataframe": the book theme's table look (borders, zebra rows, header rule)
     hidden = [{"selector": "thead", "props": "display: none;"}] if frame.empty else []
     return styler.set_table_attributes('class="dataframe"').set_table_styles(
@@ -195,6 +207,53 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
 
 def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+#: How many characters of a table's narrowest unbreakable content fit the text column at
+#: desktop width (690 px at 0.85 rem; a digit is ~8 px), padding included.
+TABLE_CHARACTERS = 80
+#: The minimum width of a ``wrap`` column (12em), in those characters.
+WRAPPED_CHARACTERS = 20
+_NUMBER_TEXT = re.compile(r"^[\s\d.,+\-−–\[\]%$<>()]+$")
+
+
+def _shown(column: pd.Series, fmt: Callable[[Any], str] | None) -> list[str]:
+    """A column's values as the table shows them (its format, else two decimals)."""
+    def one(value: Any) -> str:
+        if _missing(value):
+            return "–"
+        if fmt is not None:
+            return str(fmt(value))
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+    return [one(v) for v in column]
+
+
+def _keep_whole(frame: pd.DataFrame, formats: Mapping[str, Callable[[Any], str]],
+                wrapped: Iterable[str] = ()) -> tuple[bool, bool]:
+    """Whether numbers, and then header words too, can be kept whole and the table still fit.
+
+    Each column needs its longest unbreakable piece (a number, a header word; text can break
+    anywhere, so it needs a few characters only; a ``wrap`` column keeps its minimum width)
+    plus its padding; headers are bold.
+    """
+    def longest(texts: Iterable[str]) -> int:
+        return max((len(word) for text in texts for word in text.split()), default=0)
+
+    numbers, headers = 0.0, 0.0
+    for column in frame.columns:
+        values = frame[column]
+        shown = _shown(values, formats.get(column))
+        value = longest(shown) if (_is_number(values) or _number_like(values)) else \
+            WRAPPED_CHARACTERS if column in wrapped else min(longest(shown), 6)
+        numbers += value + 2
+        headers += max(value, 1.1 * longest([reader_header(column)])) + 2
+    return numbers <= TABLE_CHARACTERS, headers <= TABLE_CHARACTERS
+
+
+def _number_like(column: pd.Series) -> bool:
+    """Text that is numbers: ``"62.0 [58.0, 65.9]"``, ``"+1.5"``, ``"< 0.0001"``."""
+    values = column.dropna().astype(str)
+    return bool(len(values)) and all(_NUMBER_TEXT.match(v) and len(v) <= 40 for v in values)
 
 
 def min_font_points(width_inches: float) -> float:

@@ -66,7 +66,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("claim_scaling", "Accuracy gained per extra preference (points)",
           "+0.8", "paper_inside", "Figure 3", "tbl-scaling-slopes"),
     Claim("claim_transfer", "70B persona on a smaller judge (points vs its own)",
-          "transfers", "not_below_zero", "Section 5", "tbl-transfer-comparisons"),
+          "transfers", "not_below_zero", "Section 5", "tbl-transfer-accuracy"),
     Claim("claim_reward_model", "Reward model + personas, Chatbot Arena (%)",
           "72.18", "paper_inside", "Table 3", "tbl-rm-accuracy"),
 )
