@@ -92,6 +92,22 @@ def test_a_failing_notebook_is_named_with_its_cell(project):
     assert not (project / "book" / "executed" / "llm.ipynb").exists()  # the run stopped
 
 
+def test_a_run_that_stops_still_names_the_run_of_every_page_it_rewrote(project):
+    config = runner.load_config()
+    runner.run_study({**config, "seed": 1})  # a first, complete run: ok and llm
+    first = runner.chapter_runs()
+    assert first["ok"]["parameters"]["seed"] == 1
+    config["notebooks"] = ["ok", "bad", "llm"]
+    with pytest.raises(runner.StudyRunError):
+        runner.run_study({**config, "seed": 2})  # rewrites ok, then stops at bad
+    provenance = runner.read_provenance(runner.Site.default())
+    runs = runner.chapter_runs()
+    # ok's page is the second run's, and says so; llm's page is still the first run's
+    assert runs["ok"]["parameters"]["seed"] == 2 and runs["llm"] == first["llm"]
+    assert provenance["ok"]["settings"]["seed"] == 2
+    assert not (project / "book" / "generated" / "chapter_runs.json").exists()  # one record
+
+
 def test_real_run_without_endpoint_skips_llm_chapters_with_a_page_saying_how(
         project, monkeypatch):
     for name in ("prism",):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import shutil
 import subprocess
 import sys
@@ -154,8 +155,6 @@ def page_settings(parameters: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_provenance(site: Site) -> dict[str, dict[str, Any]]:
     """``book/generated/provenance.json``: for each page present, the run it came from."""
-    import json
-
     saved = site.generated_dir / "provenance.json"
     if not saved.is_file():
         return {}
@@ -167,13 +166,12 @@ def read_provenance(site: Site) -> dict[str, dict[str, Any]]:
 def record_provenance(site: Site, entries: Mapping[str, Mapping[str, Any]]) -> Path:
     """Add this run's pages to ``provenance.json`` (pages of earlier runs stay, as they are
     still in the book; pages no longer on disk are dropped)."""
-    import json
+    from persona_judge.io import atomic_write_json
 
     merged = {**read_provenance(site), **{k: dict(v) for k, v in entries.items()}}
-    out = site.generated_dir / "provenance.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(merged, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    return out
+    return atomic_write_json(site.generated_dir / "provenance.json",
+                             json.loads(json.dumps(merged, sort_keys=True, default=str)),
+                             indent=1)
 
 
 def runs_of(provenance: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -11,8 +11,9 @@ its page says so and how to enable it. An ``optional`` chapter that stops with a
 problem gets a page explaining it and the run goes on; any other failing notebook stops
 the run with the notebook's name and the failing cell. ``book/generated/run_status.md`` and
 the announcement bar of every page record the mode, settings, data and what ran;
-``book/generated/chapter_runs.json`` records, per executed page, its parameters and
-when it ran (:func:`chapter_runs`), kept across ``run --only`` runs.
+``book/generated/provenance.json`` records, per page, the run it came from, and for an
+executed page its parameters and when it ran (:func:`chapter_runs`), kept across
+``run --only`` runs and written as each page is done (a run that stops later keeps them).
 
 The outputs of record for nbval are smoke-run copies of the executed chapters in
 ``tests/records/``; :func:`record` refreshes them after a deliberate change.
@@ -34,6 +35,7 @@ from persona_judge.study.book import (
     build_book,
     page_settings,
     provenance_line,
+    read_provenance,
     record_provenance,
     write_status,
 )
@@ -187,7 +189,6 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
         # a grid chapter's pages are this run's cells only: no page of an earlier grid stays
         shutil.rmtree(site.executed_dir / name, ignore_errors=True)
         shutil.rmtree(site.raw_dir / name, ignore_errors=True)
-        _forget_chapter_runs(site, f"{name}/")
     for i, run in enumerate(runs, start=1):
         target = site.executed_dir / f"{run.page}.ipynb"
         if run.chapter.needs_llm and not have_llm:
@@ -197,6 +198,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
                                    origin(run, {}, executed=False))
             skipped[run.label] = "no LLM endpoint configured"
             written.append(target)
+            record_provenance(site, {run.page: provenance[run.page]})
             continue
         params = notebook_parameters(run, config, overrides)
         print(f"[{i}/{len(runs)}] {run.label} with {params}", flush=True)
@@ -216,6 +218,7 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
                 origin(run, params, executed=False))
             skipped[run.label] = f"stopped: {failure.ename}"
             written.append(target)
+            record_provenance(site, {run.page: provenance[run.page]})
             continue
         raw = site.raw_copy(target)
         raw.parent.mkdir(parents=True, exist_ok=True)
@@ -225,18 +228,17 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
                           label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "",
                           provenance=origin(run, params, executed=True),
                           number=f"{run.index + 1}" if run.chapter.grid else "")
-        record_chapter_run(site, run.page, params, chapter_started)
+        provenance[run.page].update(
+            parameters=json.loads(json.dumps(dict(params), default=str)),
+            chapter_started=chapter_started, finished=_now())
+        record_provenance(site, {run.page: provenance[run.page]})
         ran.append(run.label)
         written.append(target)
-    record_provenance(site, provenance)
     write_status(site, config, ran, skipped)
     (site.generated_dir / "run.json").write_text(
         json.dumps({k: v for k, v in config.items() if k != "notebooks"}, default=str, indent=1),
         encoding="utf-8")
     return written
-
-
-CHAPTER_RUNS = "chapter_runs.json"
 
 
 def _now() -> str:
@@ -245,43 +247,13 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def record_chapter_run(site: Site, page: str, params: Mapping[str, Any], started: str) -> Path:
-    """Note in ``<site>/book/generated/chapter_runs.json`` which run produced ``page``: its
-    parameters and when it started and finished. Pages of earlier runs keep their entries,
-    so after ``run --only`` the file tells which run each page's numbers come from."""
-    from persona_judge.io import atomic_write_json
-
-    path = site.generated_dir / CHAPTER_RUNS
-    try:
-        runs = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        runs = {}
-    runs = runs if isinstance(runs, dict) else {}
-    runs[page] = {"parameters": json.loads(json.dumps(dict(params), default=str)),
-                  "started": started, "finished": _now()}
-    return atomic_write_json(path, dict(sorted(runs.items())))
-
-
-def _forget_chapter_runs(site: Site, prefix: str) -> None:
-    from persona_judge.io import atomic_write_json
-
-    runs = chapter_runs(site)
-    kept = {page: entry for page, entry in runs.items() if not page.startswith(prefix)}
-    if kept != runs:
-        atomic_write_json(site.generated_dir / CHAPTER_RUNS, kept)
-
-
 def chapter_runs(site: Site | None = None) -> dict[str, dict[str, Any]]:
     """``{page: {"parameters", "started", "finished"}}`` of every page executed into
-    ``site`` (see :func:`record_chapter_run`); empty before any run."""
-    path = (site or Site.default()).generated_dir / CHAPTER_RUNS
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    ``site``, from the book's provenance (``read_provenance``); empty before any run."""
+    return {page: {"parameters": entry["parameters"], "started": entry["chapter_started"],
+                   "finished": entry["finished"]}
+            for page, entry in read_provenance(site or Site.default()).items()
+            if "parameters" in entry}
 
 
 def last_run_config(site: Site | None = None) -> dict[str, Any]:
