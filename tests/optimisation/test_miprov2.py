@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from length_users import user
 
 from persona_judge.cli import check_persona_instruction, main
-from persona_judge.data.records import Preference, Turn, UserSplit
 from persona_judge.method.judge import ORDERS, correct_letter
 from persona_judge.method.persona import persona_request, theta_problems
 from persona_judge.method.smoke import smoke_responder
@@ -36,20 +36,6 @@ SMALL = MiproSettings(num_candidates=4, num_trials=6, max_bootstrapped_demos=2, 
 _PERSONA_FIELD = re.compile(r"(\[\[ ## synthesized_persona ## \]\]\n)(.*?)(\n\n\[\[ ## )",
                             re.DOTALL)
 VAGUE = "A person whose taste these few choices do not reveal."
-
-
-def pref(user: str, split: str, i: int, likes: str) -> Preference:
-    tag = f"{user}-{split}-{i}"
-    short = Turn("assistant", f"short reply {tag}")
-    long = Turn("assistant", f"a much longer and far wordier reply, written out, {tag}")
-    chosen, rejected = (short, long) if likes == "shorter" else (long, short)
-    return Preference(user, f"conv-{tag}", (Turn("user", f"question {tag}"),), chosen,
-                      rejected, split, flip=bool(i % 2))
-
-
-def user(name: str, likes: str, n_train: int = 4, n_val: int = 2) -> UserSplit:
-    return UserSplit(name, *(tuple(pref(name, s, i, likes) for i in range(n))
-                             for s, n in (("train", n_train), ("val", n_val), ("test", 1))))
 
 
 USERS = [user("ann", "longer"), user("bob", "shorter", n_val=3), user("cat", "longer"),

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from length_users import user as length_user
 
 from persona_judge.data.records import Preference, Turn, UserSplit
 from persona_judge.evaluation.predict import evaluate, fit_users, predict
@@ -18,21 +19,8 @@ from persona_judge.reference.method import NAME, OfficialCodeMethod, package_row
 from persona_judge.reference.smoke import dspy_format_answer
 
 
-def pref(user: str, split: str, i: int, *, likes: str) -> Preference:
-    """A pair whose texts name user, split and index; ``likes`` says which reply is chosen."""
-    tag = f"{user}-{split}-{i}"
-    short = Turn("assistant", f"short reply {tag}")
-    long = Turn("assistant", f"a much longer and far wordier reply, written out, {tag}")
-    chosen, rejected = (short, long) if likes == "shorter" else (long, short)
-    return Preference(user, f"conv-{tag}", (Turn("user", f"question {tag}"),), chosen,
-                      rejected, split, flip=bool(i % 2))
-
-
-def user(name: str, likes: str, n_train: int = 4, n_val: int = 2, n_test: int = 3) -> UserSplit:
-    return UserSplit(name, *(tuple(pref(name, s, i, likes=likes) for i in range(n))
-                             for s, n in (("train", n_train), ("val", n_val), ("test", n_test))))
-
-
+def user(name: str, likes: str, n_test: int = 3, **counts: int) -> UserSplit:
+    return length_user(name, likes, n_test=n_test, **counts)
 def accuracy(records: list[Any]) -> float:
     return sum(r.correct for r in records) / len(records)
 
