@@ -30,3 +30,35 @@ def test_chapter_source_is_clean(path):
     assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
     ids = [c.id for c in nb.cells]
     assert len(ids) == len(set(ids)), f"{path.name}: duplicate cell ids"
+
+
+def _labels(nb) -> set[str]:
+    """The labels a chapter's tables (``display.table(name="x")`` → ``tbl-x``) and captioned
+    figures (``mystnb.figure.name``) get in the book."""
+    import re
+
+    found = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            found |= {f"tbl-{n}" for n in re.findall(r'\bname="([a-z0-9-]+)"', cell.source)}
+            figure = cell.metadata.get("mystnb", {}).get("figure", {})
+            if figure.get("name"):
+                found.add(figure["name"])
+    return found
+
+
+def test_every_reference_in_a_chapters_prose_names_a_table_or_figure_of_the_study():
+    import re
+
+    notebooks = {p.stem: nbformat.read(p, as_version=4) for p in SOURCES}
+    labels = set().union(*map(_labels, notebooks.values()))
+    assert {"tbl-run-cost", "tbl-headline", "fig-setting-accuracy"} <= labels
+    referenced = 0
+    for name, nb in notebooks.items():
+        for cell in nb.cells:
+            if cell.cell_type != "markdown":
+                continue
+            for label in re.findall(r"\{numref\}`(?:[^`<]*<)?([^`>]+)>?`", cell.source):
+                assert label in labels, f"{name}: {{numref}} `{label}` names no table or figure"
+                referenced += 1
+    assert referenced >= 10

@@ -43,7 +43,7 @@ def built(tmp_path_factory):
         "See :numref:`tbl-run-cost` and :numref:`tbl-scaling`."))
     (src / "two.rst").write_text(_page(
         "7. Scaling", _raw_table("scaling", "Accuracy at each k", 4),
-        "Compare :numref:`tbl-accuracy` with :numref:`fig-dots`."))
+        "Compare :numref:`tbl-accuracy` with :numref:`fig-dots`, not :numref:`tbl-gone`."))
     (src / "notes.rst").write_text(_page("Notes", _raw_table("notes", "A note's table", 5)))
     (src / "dot.png").write_bytes(b"")
     out = tmp_path_factory.mktemp("html")
@@ -122,3 +122,10 @@ def test_a_grid_pages_labels_and_its_own_references_get_its_place(tmp_path, suff
             and f"{{numref}}`Spend <tbl-run-cost-{suffix}>`" in prose
             and f"{{numref}}`fig-accuracy-{suffix}`" in prose
             and "{numref}`tbl-paper-code-study`" in prose)
+
+
+def test_a_reference_to_a_table_of_a_chapter_that_did_not_run_says_so(built):
+    out, warnings = built
+    two = (out / "two.html").read_text()
+    assert "<em>a table this run did not compute</em>" in two and "tbl-gone" not in two
+    assert "tbl-gone" not in warnings

@@ -6,7 +6,8 @@ prose point at them. :class:`NumberReaderTables` wraps each one in a :class:`rea
 registered as an enumerable of the ``table`` type, labelled ``tbl-<name>`` (``name`` is the
 ``name=`` given to ``display.table``; a per-setting page adds its place, ``tbl-run-cost-01``).
 The caption then starts with its number (``Table 5.3.2``) and ends with a link to itself, and
-``{numref}`tbl-run-cost-01``` in any page's prose resolves to it, like a figure's label.
+``{numref}`tbl-run-cost-01``` in any page's prose resolves to it, like a figure's label; a
+reference to a table of a chapter that did not run reads "a table this run did not compute".
 
 **One numbering.** Sphinx numbers figures and tables across the whole book (``Fig. 57``) when,
 as here, the table of contents is not numbered by Sphinx (the chapter numbers come from the
@@ -135,6 +136,17 @@ def number_within_pages(app: Any, env: Any) -> list[str]:
     return changed
 
 
+def not_computed(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """A page's reference to a table or figure that is not in this book, because the chapter
+    did not run (its placeholder page keeps the chapter's prose): words that say so, not a raw
+    label and a build warning. A label mistyped in a chapter's prose is caught by a test of the
+    notebooks' sources, not here."""
+    if node.get("reftype") != "numref":
+        return None
+    kind = {"tbl": "table", "fig": "figure"}.get(node.get("reftarget", "").split("-", 1)[0])
+    return nodes.emphasis("", f"a {kind} this run did not compute") if kind else None
+
+
 def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict,
                     doctree: Any) -> None:
     scripts = context.get("script_files")
@@ -159,5 +171,6 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_transform(NumberReaderTables)
     # after Sphinx's own numbering (TocTreeCollector, priority 500)
     app.connect("env-get-updated", number_within_pages, priority=900)
+    app.connect("missing-reference", not_computed)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
