@@ -127,7 +127,10 @@ def test_verdicts_are_read_from_whichever_page_glued_them(tmp_path):
     assert found["claim_transfer"].word == verdicts.NOT_RUN and found["claim_transfer"].page is None
     html = verdicts.verdicts_markdown(list(found.values()), {})
     assert html.count("<tr>") == len(verdicts.CLAIMS) + 1
+    # a verdict opens its evidence table; a chapter that did not run, its page (which says why)
     assert '<a href="executed/06_paper_comparison.html#tbl-headline">reproduced</a>' in html
+    assert '<a href="executed/deep/10_reward_models.html#tbl-rm-accuracy">smoke' in html
+    assert '<a href="executed/08_alignment.html">not run</a>' in html
 
 
 def test_glue_claim_refuses_an_unknown_key():

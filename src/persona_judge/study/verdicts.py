@@ -210,7 +210,9 @@ def verdicts_markdown(verdicts: Sequence[Verdict], provenance: Mapping[str, str]
                       SMOKE: "smoke"}[v.word]
         word = v.word
         if v.page:
-            word = f'<a href="executed/{v.page}.html#{v.claim.evidence}">{v.word}</a>'
+            # a chapter that did not run has no evidence table: its page says why
+            anchor = "" if v.word == NOT_RUN else f"#{v.claim.evidence}"
+            word = f'<a href="executed/{v.page}.html{anchor}">{v.word}</a>'
         number = v.this_run
         if mixed and v.page and provenance.get(v.page):
             number += f" <small>({provenance[v.page]})</small>"
