@@ -127,10 +127,15 @@ def test_verdicts_are_read_from_whichever_page_glued_them(tmp_path):
     assert found["claim_transfer"].word == verdicts.NOT_RUN and found["claim_transfer"].page is None
     html = verdicts.verdicts_markdown(list(found.values()), {})
     assert html.count("<tr>") == len(verdicts.CLAIMS) + 1
-    # a verdict opens its evidence table; a chapter that did not run, its page (which says why)
+    # a verdict opens its evidence table; a claim that was not run has no evidence to open
     assert '<a href="executed/06_paper_comparison.html#tbl-headline">reproduced</a>' in html
     assert '<a href="executed/deep/10_reward_models.html#tbl-rm-accuracy">smoke' in html
-    assert '<a href="executed/08_alignment.html">not run</a>' in html
+    assert 'class="verdict-none">not run</td>' in html and "#tbl-alignment" not in html
+    record = {"value": None, "low": None, "high": None, "smoke": False}
+    stopped = verdicts.verdict(_claim("claim_alignment"), record, "08_alignment")
+    assert stopped.word == verdicts.NOT_RUN
+    assert '<a href="executed/08_alignment.html">not run</a>' in \
+        verdicts.verdicts_markdown([stopped], {})
 
 
 def test_glue_claim_refuses_an_unknown_key():
