@@ -257,6 +257,12 @@ def test_every_table_is_numbered_within_its_page_and_every_reference_resolves(sm
             references += 1
     assert references >= 10  # the chapters' prose points at their tables by number
     landing = (html / "book" / "intro.html").read_text()
+    # the landing page's copy of chapter 6's headline table names the table it copies
+    copy = re.search(r'<table id="T_headline"[^>]*>\s*<caption>(.*?)</caption>', landing, re.S)[1]
+    assert re.match(r'<a class="reference internal" href="executed/06_paper_comparison.html'
+                    r'#tbl-headline"><span class="caption-number">Table 6\.1</span></a> ', copy)
+    assert anchors[(html / "book/executed/06_paper_comparison.html").resolve().as_posix()][
+        "tbl-headline"] == "Table 6.1"
     evidence = re.findall(r'class="verdict-[a-z]+"><a href="([^"#]+)#([^"]+)"', landing)
     assert len(evidence) == len(verdicts.CLAIMS)
     for target, anchor in evidence:

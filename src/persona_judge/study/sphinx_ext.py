@@ -8,6 +8,8 @@ registered as an enumerable of the ``table`` type, labelled ``tbl-<name>`` (``na
 The caption then starts with its number (``Table 5.3.2``) and ends with a link to itself, and
 ``{numref}`tbl-run-cost-01``` in any page's prose resolves to it, like a figure's label; a
 reference to a table of a chapter that did not run reads "a table this run did not compute".
+A copy of a table glued onto another page (:class:`NameTableCopies`) starts its caption with
+the original's number, linked.
 
 **One numbering.** Sphinx numbers figures and tables across the whole book (``Fig. 57``) when,
 as here, the table of contents is not numbered by Sphinx (the chapter numbers come from the
@@ -31,6 +33,7 @@ from typing import Any
 
 from docutils import nodes
 from sphinx.transforms import SphinxTransform
+from sphinx.transforms.post_transforms import SphinxPostTransform
 
 #: A pandas Styler's table as ``display.table`` writes it: ``<table id="T_<name>" ...>`` and
 #: its caption. The id is ``display.html_id``'s slug.
@@ -75,6 +78,33 @@ class NumberReaderTables(SphinxTransform):
             raw.replace_self(wrapper)
             wrapper += raw
             self.document.note_explicit_target(wrapper)
+
+
+class NameTableCopies(SphinxPostTransform):
+    """A table glued onto another page (the landing page shows chapter 6's headline table)
+    names the table it copies: its caption starts with that table's number, a link to it."""
+
+    default_priority = 6  # after myst-nb pastes glued outputs into the page (5)
+    formats = ("html",)
+
+    def run(self, **kwargs: Any) -> None:
+        labels = self.env.domains["std"].anonlabels
+        for raw in list(self.document.findall(nodes.raw)):
+            found = _STYLER_TABLE.search(raw.astext())
+            if not found or isinstance(raw.parent, reader_table):
+                continue
+            owner, anchor = labels.get(f"tbl-{found['name']}", (None, None))
+            numbers = self.env.toc_fignumbers.get(owner, {}).get("table", {}).get(anchor)
+            if owner is None or owner == self.env.docname or not numbers:
+                continue
+            number = self.config.numfig_format["table"] % ".".join(map(str, numbers))
+            uri = self.app.builder.get_relative_uri(self.env.docname, owner) + "#" + anchor
+            start = found.start("caption")
+            text = raw.astext()
+            named = (text[:start] + f'<a class="reference internal" href="{html.escape(uri)}">'
+                     f'<span class="caption-number">{html.escape(number)}</span></a> '
+                     + text[start:])
+            raw.replace_self(nodes.raw("", named, format="html", classes=raw["classes"]))
 
 
 def _number_text(translator: Any, node: reader_table) -> str:
@@ -169,6 +199,7 @@ def setup(app: Any) -> dict[str, Any]:
                             html=(visit_reader_table_html, depart_reader_table),
                             latex=other, text=other, man=other, texinfo=other)
     app.add_transform(NumberReaderTables)
+    app.add_post_transform(NameTableCopies)
     # after Sphinx's own numbering (TocTreeCollector, priority 500)
     app.connect("env-get-updated", number_within_pages, priority=900)
     app.connect("missing-reference", not_computed)
