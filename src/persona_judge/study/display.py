@@ -222,8 +222,8 @@ def _shown(column: pd.Series, fmt: Callable[[Any], str] | None) -> list[str]:
     def one(value: Any) -> str:
         if _missing(value):
             return "–"
-        if fmt is not None:
-            return str(fmt(value))
+        if fmt is not None:  # a function, or a format string as Styler.format takes it
+            return fmt.format(value) if isinstance(fmt, str) else str(fmt(value))
         return f"{value:.2f}" if isinstance(value, float) else str(value)
     return [one(v) for v in column]
 
