@@ -1,6 +1,7 @@
 """What readers see: number formats at their boundaries, stable and tidy tables, SVG figures."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -240,6 +241,10 @@ def test_numbers_intervals_and_header_words_are_not_broken_while_the_table_fits(
     assert "overflow-wrap: normal" in rules["td.col1"]        # an interval: at spaces only
     assert "overflow-wrap" not in rules["td.col0"] + rules["td.col3"]  # text may break to fit
     assert all("overflow-wrap: normal" in rules[f"th.col_heading.col{i}"] for i in range(4))
+    # the phone layout keeps numbers whole by class (study.css), whatever the desktop rule
+    cells = re.findall(r'<td id="T_t_row0_col(\d)" class="data row0 col\d (\w+)"',
+                       display.table(frame, name="t", caption="c").to_html())
+    assert cells == [("0", "text"), ("1", "num"), ("2", "num"), ("3", "text")]
 
 
 @pytest.mark.parametrize(("columns", "numbers_whole", "headers_whole"), [

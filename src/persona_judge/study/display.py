@@ -184,11 +184,16 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     # number or an interval is not broken ("0.11|37"), nor is a header word ("pap|er"), as long
     # as the table still fits the page that way (``_keep_whole``).
     whole_numbers, whole_headers = _keep_whole(frame, formats or {}, wrapped)
+    numeric = {c: _is_number(frame[c]) or _number_like(frame[c]) for c in frame.columns}
+    # cell classes for the book's phone layout (_static/study.css): numbers stay whole there
+    styler = styler.set_td_classes(pd.DataFrame(
+        {c: ["num" if numeric[c] else "text"] * len(frame) for c in frame.columns},
+        index=frame.index, columns=frame.columns))
     align = []
     for i, column in enumerate(frame.columns):
         number = _is_number(frame[column])
         cell = "text-align: right;" if number else "text-align: left;"
-        if whole_numbers and (number or _number_like(frame[column])):
+        if whole_numbers and numeric[column]:
             cell += " overflow-wrap: normal;"
         header = "text-align: right;" if number else "text-align: left;"
         if whole_headers:
