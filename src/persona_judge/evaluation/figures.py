@@ -23,6 +23,13 @@ from persona_judge.study.display import FIGURE_WIDTH, smoke_stamp
 WRAP_LABEL = 20
 
 
+def _wrapped(methods: Any) -> tuple[list[str], int]:
+    """Method names wrapped for an axis, and how many lines they take together: a long name
+    would widen the saved figure, which a phone then scales down further."""
+    labels = [textwrap.fill(str(m), WRAP_LABEL) or str(m) for m in methods]
+    return labels, sum(label.count("\n") + 1 for label in labels)
+
+
 def _stamp(fig: plt.Figure, smoke: bool | str) -> None:
     """A smoke run's figure says so in one line above the axes (never over the data); a
     string is the stamp itself (e.g. a local model check's)."""
@@ -40,7 +47,7 @@ def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
     Bottom: each user's accuracy per method (stacked, so the figure stays legible on a phone)."""
     sns.set_theme(style="whitegrid")
     n = max(1, len(pooled))
-    lines = sum(len(textwrap.wrap(str(m), WRAP_LABEL)) or 1 for m in pooled["method"])
+    labels, lines = _wrapped(pooled["method"])
     fig, (left, right) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 2.0 + 0.4 * n + 0.3 * lines),
                                       sharex=True)
     methods = list(pooled["method"])
@@ -66,9 +73,6 @@ def plot_main_results(pooled: pd.DataFrame, per_user: pd.DataFrame,
     right.set_xlabel("accuracy per user (%)")
     right.set_ylabel("")
     right.set_title("per user")
-    # long method names ("SynthesizeMe (demos only, searched without persona)") would widen
-    # the saved figure, and a wider figure is scaled down further on a phone: wrap them
-    labels = [textwrap.fill(str(m), WRAP_LABEL) for m in methods]
     left.set_yticks(list(y), labels)
     right.set_yticks(list(y), labels)
     fig.suptitle(title)
@@ -137,7 +141,7 @@ def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = N
     Sized for the book's text column (7 in); the legend sits below the axes, off the data.
     """
     methods = list(pooled["method"])
-    wrapped_lines = sum(max(1, len(textwrap.wrap(str(m), WRAP_LABEL))) for m in methods)
+    labels, wrapped_lines = _wrapped(methods)
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, _figure_height(wrapped_lines) + 0.6))
     y = {m: i for i, m in enumerate(methods)}
     if per_user is not None and len(per_user):
@@ -156,8 +160,7 @@ def plot_method_accuracy(pooled: pd.DataFrame, per_user: pd.DataFrame | None = N
         ax.scatter([v for _, v in known], [i for i, _ in known], marker="D", s=40,
                    color="tab:orange", label="paper", zorder=4)
     ax.axvline(50, color="0.3", ls="--", lw=1, label=CHANCE_LABEL)
-    # wrapped: a long name widens the saved figure, which a phone then scales down further
-    ax.set_yticks(range(len(methods)), [textwrap.fill(str(m), WRAP_LABEL) for m in methods])
+    ax.set_yticks(range(len(methods)), labels)
     ax.set_ylim(len(methods) - 0.5, -0.5)
     ax.set_xlim(-2, 102)
     ax.set_xlabel("accuracy (% of judgments, both orders)")
