@@ -183,8 +183,8 @@ def table(frame: pd.DataFrame, *, name: str, caption: str | None = None,
     # The book lets a cell's text break anywhere, so that no table is wider than the page. A
     # number or an interval is not broken ("0.11|37"), nor is a header word ("pap|er"), as long
     # as the table still fits the page that way (``_keep_whole``).
-    whole_numbers, whole_headers = _keep_whole(frame, formats or {}, wrapped)
     numeric = {c: _is_number(frame[c]) or _number_like(frame[c]) for c in frame.columns}
+    whole_numbers, whole_headers = _keep_whole(frame, formats or {}, wrapped, numeric)
     # cell classes for the book's phone layout (_static/study.css): numbers stay whole there
     styler = styler.set_td_classes(pd.DataFrame(
         {c: ["num" if numeric[c] else "text"] * len(frame) for c in frame.columns},
@@ -234,21 +234,20 @@ def _shown(column: pd.Series, fmt: Callable[[Any], str] | None) -> list[str]:
 
 
 def _keep_whole(frame: pd.DataFrame, formats: Mapping[str, Callable[[Any], str]],
-                wrapped: Iterable[str] = ()) -> tuple[bool, bool]:
+                wrapped: Iterable[str], numeric: Mapping[Any, bool]) -> tuple[bool, bool]:
     """Whether numbers, and then header words too, can be kept whole and the table still fit.
 
     Each column needs its longest unbreakable piece (a number, a header word; text can break
     anywhere, so it needs a few characters only; a ``wrap`` column keeps its minimum width)
-    plus its padding; headers are bold.
+    plus its padding; headers are bold. ``numeric`` says which columns hold numbers.
     """
     def longest(texts: Iterable[str]) -> int:
         return max((len(word) for text in texts for word in text.split()), default=0)
 
     numbers, headers = 0.0, 0.0
     for column in frame.columns:
-        values = frame[column]
-        shown = _shown(values, formats.get(column))
-        value = longest(shown) if (_is_number(values) or _number_like(values)) else \
+        shown = _shown(frame[column], formats.get(column))
+        value = longest(shown) if numeric[column] else \
             WRAPPED_CHARACTERS if column in wrapped else min(longest(shown), 6)
         numbers += value + 2
         headers += max(value, 1.1 * longest([reader_header(column)])) + 2
