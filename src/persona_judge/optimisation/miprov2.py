@@ -146,7 +146,6 @@ class MiproCandidate(PooledAccuracy):
     per_user: dict[str, list[int]] = field(default_factory=dict)  # user -> [correct, judged]
     personas: dict[str, str | None] = field(default_factory=dict)
 
-
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "accuracy": self.accuracy}
 

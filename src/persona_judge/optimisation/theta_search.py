@@ -162,7 +162,6 @@ class ThetaCandidate(PooledAccuracy):
     no_persona: list[str] = field(default_factory=list)           # users judged without one
     personas: dict[str, str | None] = field(default_factory=dict)
 
-
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["accuracy"] = self.accuracy

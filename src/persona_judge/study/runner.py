@@ -228,9 +228,8 @@ def run_study(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = N
                           label_suffix=f"{run.index + 1:02d}" if run.chapter.grid else "",
                           provenance=origin(run, params, executed=True),
                           number=f"{run.index + 1}" if run.chapter.grid else "")
-        provenance[run.page].update(
-            parameters=json.loads(json.dumps(dict(params), default=str)),
-            chapter_started=chapter_started, finished=_now())
+        provenance[run.page].update(parameters=dict(params), chapter_started=chapter_started,
+                                    finished=_now())  # record_provenance writes them as JSON
         record_provenance(site, {run.page: provenance[run.page]})
         ran.append(run.label)
         written.append(target)
